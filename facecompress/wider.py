@@ -25,7 +25,7 @@ SETTING_MAT_FILES = {s: f"wider_{s}_val.mat" for s in SETTINGS}
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays inside: compare by identity, not element-wise
 class ImageAnnotation:
     """One image's ground truth: `name` is `<event>/<file>.jpg`; boxes are x, y, w, h in pixels."""
 
@@ -53,7 +53,7 @@ class ImageAnnotation:
         return self.boxes[self.face_mask]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MatImage:
     """One image of the official evaluation files, in their order.
 
@@ -82,7 +82,7 @@ def _parse_ints(fields: list[str], path: Path, lineno: int) -> list[int]:
 
 def _face_row(lines: list[str], index: int, path: Path, name: str) -> list[int]:
     if index >= len(lines):
-        raise InputError(f"{path}:{index}: file ends inside the face rows of {name} (truncated?)")
+        raise InputError(f"{path}:{index + 1}: file ends inside the face rows of {name} (truncated?)")
     fields = lines[index].split()
     if len(fields) == 1 and _looks_like_name(fields[0]):
         raise InputError(f"{path}:{index + 1}: {name} declares more faces than the rows that follow")
