@@ -18,6 +18,8 @@ import torch
 import torchvision.transforms.functional as tvf
 from PIL import Image
 
+from .onnx_export import INPUT_NAME, OUTPUT_NAMES, export_ready
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 FACE_CLASS = 0  # a one-class RF-DETR puts the face in slot 0 and "no object" in the last slot
@@ -58,29 +60,47 @@ def to_xywh_score(detections: sv.Detections) -> np.ndarray:
     return np.column_stack([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2], detections.confidence]).reshape(-1, 5)
 
 
-def session_options(threads: int | None) -> ort.SessionOptions:
-    """Full graph optimisation; `threads=None` lets ONNX Runtime use every core."""
+def make_session(path: str | os.PathLike, threads: int | None = None) -> ort.InferenceSession:
+    """A CPU session with full graph optimisation; `threads=None` (or 0) lets ONNX Runtime use every core."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads or 0
-    return options
+    options.log_severity_level = 3  # its constant-folding notices about FP16 kernels are expected, not errors
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def run_onnx(session: ort.InferenceSession, inputs: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(dets, labels) for each [1, 3, R, R] input."""
+    return [tuple(session.run(list(OUTPUT_NAMES), {INPUT_NAME: array})) for array in inputs]
 
 
 class OnnxDetector:
     """A thin ONNX Runtime wrapper: `run` for timing the bare network, `detect` for an image."""
 
-    def __init__(self, path: str | os.PathLike, resolution: int, threads: int | None = None,
-                 providers: tuple[str, ...] = ("CPUExecutionProvider",)):
-        self.session = ort.InferenceSession(str(path), session_options(threads), providers=list(providers))
-        self.input_name = self.session.get_inputs()[0].name
+    def __init__(self, path: str | os.PathLike, resolution: int, threads: int | None = None):
+        self.session = make_session(path, threads)
         self.resolution = resolution
 
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Raw `dets`, `labels` for a preprocessed `[1, 3, R, R]` batch."""
-        boxes, logits = self.session.run(["dets", "labels"], {self.input_name: batch})
+        ((boxes, logits),) = run_onnx(self.session, [batch])
         return boxes, logits
 
     def detect(self, image: Image.Image, threshold: float = 0.0) -> sv.Detections:
         """Preprocess, run, decode one RGB image."""
         boxes, logits = self.run(preprocess(image, self.resolution))
         return decode(boxes[0], logits[0], image.size, threshold)
+
+
+class TorchDetector:
+    """The PyTorch model behind the ONNX files, run the same way: the reference row of the benchmark."""
+
+    def __init__(self, net: torch.nn.Module, resolution: int):
+        self.net = export_ready(net, resolution)
+        self.resolution = resolution
+
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Raw `dets`, `labels` for a preprocessed `[1, 3, R, R]` batch."""
+        with torch.no_grad():
+            boxes, logits = self.net(torch.from_numpy(batch))
+        return boxes.numpy(), logits.numpy()

@@ -9,6 +9,8 @@ from typing import Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 
+from .onnx_export import INPUT_NAME
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -32,6 +34,33 @@ def time_calls(call: Callable[[], object], warmup: int, repeats: int) -> list[fl
         call()
         timings.append((time.perf_counter() - start) * 1000)
     return timings
+
+
+def time_interleaved(sessions: dict, array: np.ndarray, rounds: int = 15, warmup: int = 3) -> dict[str, list[float]]:
+    """Seconds per run of each session, interleaved so that background load hits every variant alike.
+
+    After `warmup` untimed runs each, one timed run per session per round, the order rotating every
+    round so no variant always runs right after a slow one.
+    """
+    names = list(sessions)
+    feed = {INPUT_NAME: array}
+    for name in names:
+        for _ in range(warmup):
+            sessions[name].run(None, feed)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for round_index in range(rounds):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            start = time.perf_counter()
+            sessions[name].run(None, feed)
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def latency_ms(seconds: list[float]) -> dict[str, float]:
+    """Median and 90th percentile in milliseconds of timings given in seconds."""
+    stats = summarize(1000 * np.asarray(seconds))
+    return {"median_ms": stats["median_ms"], "p90_ms": stats["p90_ms"]}
 
 
 def timed(call: Callable[[T], R], item: T) -> tuple[R, float]:

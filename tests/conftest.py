@@ -30,3 +30,28 @@ def sample_dataset(tmp_path_factory) -> tuple[Path, Path]:
     images, split = root / "WIDER_val" / "images", root / "wider_face_split"
     generate(images, split, seed=0, per_event=2)
     return images, split
+
+
+@pytest.fixture(scope="session")
+def tiny_models(sample_dataset, tmp_path_factory) -> Path:
+    """models/ made by inference.py at 64 px from the generated sample: the original and its dynamic INT8."""
+    import inference
+
+    out = tmp_path_factory.mktemp("models")
+    images, split = sample_dataset
+    inference.main(["--images", str(images), "--split", str(split), "--out", str(out), "--resolution", "64",
+                    "--only", "original", "quantized", "--limit", "4", "--calibration-images", "2",
+                    "--parity-images", "1"])
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_results(sample_dataset, tiny_models, tmp_path_factory) -> Path:
+    """results/ made by benchmark.py over four sample images."""
+    import benchmark
+
+    out = tmp_path_factory.mktemp("results")
+    images, split = sample_dataset
+    benchmark.main(["--images", str(images), "--split", str(split), "--models", str(tiny_models), "--out", str(out),
+                    "--limit", "4", "--repeats", "2", "--warmup", "1"])
+    return out

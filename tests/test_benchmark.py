@@ -1,0 +1,94 @@
+"""benchmark.py end to end on tiny models: predictions, the three CSVs, resumability, and the accuracy layer."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import benchmark
+from facecompress.dataset import open_dataset
+from facecompress.predictions import prediction_path, read_prediction_dir
+from facecompress.scoring import agreement_confidence
+
+MODELS = ["original_pytorch", "original", "quantized"]
+
+
+def test_outputs_exist_with_one_row_per_model_and_image(tiny_results, sample_dataset):
+    names = [a.name for a in open_dataset(*sample_dataset, limit=4).present]
+    per_image = pd.read_csv(tiny_results / "benchmark_results.csv")
+    assert sorted(per_image["model"].unique()) == sorted(MODELS)
+    assert len(per_image) == len(MODELS) * 4 and set(per_image["image"]) == set(names)
+    accuracy = pd.read_csv(tiny_results / "accuracy.csv")
+    assert list(accuracy["model"]) == MODELS
+    assert accuracy["provenance"].eq("untrained (seed 0)").all()
+    assert accuracy["dataset"].str.startswith("generated sample").all()
+    timing = pd.read_csv(tiny_results / "timing_results.csv")
+    assert set(timing["phase"]) == {"preprocess", "inference", "postprocess", "inference_fixed_input", "image_loop"}
+    assert (timing.groupby("model").size() == 5).all() and (timing["median_ms"] > 0).all()
+    for model in MODELS:
+        assert len(read_prediction_dir(tiny_results / "predictions" / model)) == 4
+
+
+def test_csv_counts_agree_with_the_prediction_files(tiny_results):
+    per_image = pd.read_csv(tiny_results / "benchmark_results.csv")
+    accuracy = pd.read_csv(tiny_results / "accuracy.csv").set_index("model")
+    for model in MODELS:
+        rows = per_image[per_image["model"] == model]
+        predictions = read_prediction_dir(tiny_results / "predictions" / model)
+        for row in rows.itertuples():
+            assert row.detections == int(np.sum(predictions[row.image][:, 4] >= row.threshold))
+            assert row.tp + row.fn == row.faces
+        assert accuracy.loc[model, "tp"] == rows["tp"].sum() and accuracy.loc[model, "fn"] == rows["fn"].sum()
+
+
+def test_pytorch_and_onnx_original_write_the_same_detections(tiny_results):
+    torch_rows = read_prediction_dir(tiny_results / "predictions" / "original_pytorch")
+    onnx_rows = read_prediction_dir(tiny_results / "predictions" / "original")
+    for name, dets in onnx_rows.items():
+        assert dets.shape == torch_rows[name].shape
+        np.testing.assert_allclose(dets[:, 4], torch_rows[name][:, 4], atol=1e-4)
+
+
+def test_restart_only_runs_missing_images(tiny_results, tiny_models, sample_dataset, tmp_path):
+    out = tmp_path / "results"
+    shutil.copytree(tiny_results, out)
+    images, split = sample_dataset
+    victim = prediction_path(out / "predictions" / "quantized", open_dataset(images, split).present[2].name)
+    victim.unlink()
+    untouched = prediction_path(out / "predictions" / "original", open_dataset(images, split).present[0].name)
+    stamp = untouched.stat().st_mtime_ns
+    benchmark.main(["--images", str(images), "--split", str(split), "--models", str(tiny_models),
+                    "--out", str(out), "--limit", "4", "--no-torch", "--repeats", "1", "--warmup", "0"])
+    assert victim.is_file() and untouched.stat().st_mtime_ns == stamp
+    timing = pd.read_csv(out / "timing_results.csv")
+    assert timing.query("model == 'quantized' and phase == 'inference'")["n"].item() == 1
+    assert timing.query("model == 'original' and phase == 'inference'")["n"].item() == 4  # kept from before
+
+
+def test_missing_manifest_is_a_one_line_error(tmp_path, sample_dataset, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        benchmark.main(["--images", str(sample_dataset[0]), "--split", str(sample_dataset[1]),
+                        "--models", str(tmp_path), "--out", str(tmp_path / "r")])
+    assert exit_info.value.code == 2
+    assert "run `python inference.py` first" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_unknown_only_name(tiny_models, sample_dataset, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        benchmark.main(["--images", str(sample_dataset[0]), "--split", str(sample_dataset[1]),
+                        "--models", str(tiny_models), "--out", str(tmp_path), "--only", "nope"])
+    assert "--only nope: not in the manifest" in capsys.readouterr().err
+
+
+def test_agreement_confidence_falls_back_for_untrained_scores():
+    confident = {"a": np.array([[0, 0, 1, 1, 0.9], [0, 0, 1, 1, 0.1]])}
+    assert agreement_confidence(confident, 0.5) == (0.5, "score >= 0.5")
+    weak = {"a": np.column_stack([np.zeros((150, 4)), np.linspace(0.2, 0.01, 150)]),
+            "b": np.column_stack([np.zeros((3, 4)), [0.3, 0.2, 0.1]])}
+    confidence, rule = agreement_confidence(weak, 0.5)
+    assert "top 100" in rule
+    assert confidence == pytest.approx(np.median([np.linspace(0.2, 0.01, 150)[99], 0.1]))
