@@ -20,8 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .atomic import write_text
-from .dataset import Dataset
-from .errors import InputError
+from .dataset import Dataset, read_image
 from .images import load_rgb
 from .predictions import prediction_path, write_prediction_file
 from .runtime import decode, preprocess, to_xywh_score
@@ -71,14 +70,8 @@ def missing(dataset: Dataset, folder: Path) -> list[ImageAnnotation]:
 
 def _loader(dataset: Dataset, resolution: int, skip_unreadable: bool):
     def load(annotation: ImageAnnotation) -> tuple[np.ndarray, tuple[int, int]] | None:
-        try:
-            image = load_rgb(dataset.image_path(annotation))
-        except InputError as err:
-            if not skip_unreadable:
-                raise
-            log.warning("skipping %s", err)
-            return None
-        return preprocess(image, resolution), image.size
+        image = read_image(dataset, annotation, skip_unreadable)
+        return None if image is None else (preprocess(image, resolution), image.size)
     return load
 
 

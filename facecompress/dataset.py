@@ -73,14 +73,20 @@ def open_dataset(images_dir: str | os.PathLike = DEFAULT_IMAGES, split_dir: str 
     return Dataset(images_dir, split_dir, annotations, present, generated)
 
 
+def read_image(dataset: Dataset, annotation: ImageAnnotation, skip_unreadable: bool = False) -> Image.Image | None:
+    """One image decoded to RGB; an unreadable one raises, or with `skip_unreadable` is logged and gives None."""
+    try:
+        return load_rgb(dataset.image_path(annotation))
+    except InputError as err:
+        if not skip_unreadable:
+            raise
+        log.warning("skipping %s", err)
+        return None
+
+
 def iter_images(dataset: Dataset, skip_unreadable: bool = False) -> Iterator[tuple[ImageAnnotation, Image.Image]]:
     """Yield each present image decoded to RGB; an unreadable one stops the run unless `skip_unreadable`."""
     for annotation in dataset.present:
-        try:
-            image = load_rgb(dataset.image_path(annotation))
-        except InputError as err:
-            if not skip_unreadable:
-                raise
-            log.warning("skipping %s", err)
-            continue
-        yield annotation, image
+        image = read_image(dataset, annotation, skip_unreadable)
+        if image is not None:
+            yield annotation, image
