@@ -1,0 +1,64 @@
+"""Compare every variant from models/manifest.json and results/ alone: the table, the findings, a recommendation.
+
+Usage: python analyze_results.py [--models DIR] [--results DIR] [--max-ap-drop POINTS] [--metric wider_hard]
+
+Prints the comparison table (size, parameters, FLOPs, latency, speed-up, accuracy, agreement) and findings
+computed from it (most accurate, smallest, fastest, Pareto sets, the smallest and fastest variant within the
+accuracy budget), and writes the same to results/summary.md. No model is run.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from facecompress.analysis import (METRICS, comparison_table, display_rows, finding_lines, findings, header_lines,
+                                   legend, load_results, summary_markdown, HEADERS)
+from facecompress.atomic import write_text
+from facecompress.cli import setup_logging
+from facecompress.errors import exit_on_input_error
+from facecompress.table import format_table
+
+
+def points(text: str) -> float:
+    """A non-negative number of AP points."""
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 AP points, got {text}")
+    return value
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default="models", help="folder holding manifest.json (default: %(default)s)")
+    parser.add_argument("--results", default="results",
+                        help="benchmark.py's output folder; summary.md is written there (default: %(default)s)")
+    parser.add_argument("--max-ap-drop", type=points, default=1.0, metavar="POINTS",
+                        help="accuracy budget: AP points (1 = 0.01 AP) a variant may lose against the FP32 "
+                             "ONNX original (default: %(default)s)")
+    parser.add_argument("--metric", choices=list(METRICS), default="wider_hard",
+                        help="accuracy for the findings, Pareto sets and budget (default: %(default)s)")
+    return parser.parse_args(argv)
+
+
+@exit_on_input_error
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    setup_logging()
+    results = load_results(args.models, args.results)
+    table = comparison_table(results)
+    found = findings(table, args.metric, args.max_ap_drop)
+    summary = Path(args.results) / "summary.md"
+    write_text(summary, summary_markdown(results, table, found))
+    print("\n".join(header_lines(results)))
+    print()
+    print(format_table(display_rows(table), HEADERS))
+    print()
+    print(legend(results.threshold))
+    print()
+    print("\n".join(finding_lines(table, found, results.illustrative)))
+    print(f"\nwritten {summary}")
+
+
+if __name__ == "__main__":
+    main()

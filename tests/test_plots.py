@@ -1,0 +1,123 @@
+"""plot_results.py, facecompress.plotting and the shared styles: files, pixel sizes, colours, PR curves."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+import plot_results
+from facecompress.analysis import comparison_table, curve_mismatches, load_results, pr_curves
+from facecompress.plotting import DPI, PR_INCHES, SINGLE_INCHES, TRADE_OFF_INCHES, sized
+from facecompress.styles import PALETTE, model_styles
+from facecompress.wider import read_mat_ground_truth
+from test_analysis import write_results
+
+PLOTS = {"trade_off_analysis.png": TRADE_OFF_INCHES, "size_vs_f1.png": SINGLE_INCHES,
+         "latency_vs_accuracy.png": SINGLE_INCHES, "pr_curves.png": PR_INCHES}
+
+
+def run(models, results, plots, *extra: str) -> None:
+    plot_results.main(["--models", str(models), "--results", str(results), "--plots", str(plots), *extra])
+
+
+def pixels(path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def has_colour(picture: np.ndarray, hex_colour: str) -> bool:
+    rgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)])
+    return bool(np.any(np.all(picture == rgb, axis=-1)))
+
+
+@pytest.fixture(scope="module")
+def plotted(tmp_path_factory, sample_dataset):
+    root = tmp_path_factory.mktemp("plotted")
+    models, results = write_results(root, *sample_dataset)
+    run(models, results, root / "plots")
+    return models, results, root / "plots"
+
+
+def test_four_plots_with_the_expected_pixel_size(plotted):
+    for name, inches in PLOTS.items():
+        with Image.open(plotted[2] / name) as image:
+            assert image.format == "PNG"
+            assert image.size == (round(inches[0] * DPI), round(inches[1] * DPI)), name
+
+
+def test_each_model_is_drawn_in_its_own_colour(plotted):
+    styles = model_styles(pd.read_csv(plotted[1] / "accuracy.csv")["model"])
+    for name in ("size_vs_f1.png", "latency_vs_accuracy.png", "pr_curves.png"):
+        picture = pixels(plotted[2] / name)
+        assert picture.std() > 10  # not a blank canvas
+        for model, style in styles.items():
+            if model == "original_pytorch" and name == "size_vs_f1.png":
+                continue  # no file, so no size
+            assert has_colour(picture, style.colour), (name, model)
+
+
+def test_size_plots_leave_out_the_pytorch_row(plotted):
+    table = comparison_table(load_results(*plotted[:2]))
+    assert "original_pytorch" in set(table["model"])
+    shown = sized(table)
+    assert "original_pytorch" not in set(shown["model"])
+    assert np.allclose(shown["bytes_mb"], shown["bytes"] / 1e6)
+
+
+def test_pr_curves_reproduce_the_benchmark_ap(plotted, sample_dataset):
+    results = load_results(*plotted[:2])
+    curves = pr_curves(results, read_mat_ground_truth(sample_dataset[1]))
+    assert set(curves) == set(results.models)
+    assert curve_mismatches(curves, results.accuracy) == []
+    hard = curves["original"].pr_curves["hard"]
+    assert hard.precision.shape == hard.recall.shape == (1000,)
+
+
+def test_pr_curves_keep_to_the_images_a_limited_benchmark_scored(tmp_path, sample_dataset):
+    results = load_results(*write_results(tmp_path, *sample_dataset, limit=3))
+    curves = pr_curves(results, read_mat_ground_truth(sample_dataset[1]))
+    assert curves["quantized"].restricted_to == 3
+    assert curve_mismatches(curves, results.accuracy) == []
+
+
+def test_a_wrong_split_folder_is_reported(plotted, sample_dataset, tmp_path):
+    results = load_results(*plotted[:2])
+    curves = pr_curves(results, read_mat_ground_truth(sample_dataset[1])[:4])  # half the ground truth
+    assert curve_mismatches(curves, results.accuracy)
+
+
+def test_styles_are_stable_distinct_and_say_the_precision():
+    names = ["structured_50_int8", "original", "quantized", "pruned_30", "original_pytorch", "static_int8", "fp16"]
+    styles = model_styles(names)
+    assert styles == model_styles(reversed(names))
+    assert len({s.colour for s in styles.values()}) == len(names)
+    assert styles["original"].colour == "#000000"
+    assert {styles[n].marker for n in ("quantized", "structured_50_int8")} == {"s"}
+    assert styles["static_int8"].marker == "^" and styles["fp16"].marker == "D" and styles["pruned_30"].marker == "o"
+    many = model_styles([f"pruned_{i}" for i in range(1, len(PALETTE) + 1)])
+    assert len({s.colour for s in many.values()}) == len(PALETTE)
+
+
+def test_missing_results_name_the_command(tmp_path, plotted, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run(plotted[0], tmp_path / "empty", tmp_path / "plots")
+    assert exit_info.value.code == 2 and "run `python benchmark.py`" in capsys.readouterr().err
+    assert not (tmp_path / "plots").exists()
+
+
+def test_help_gives_every_default(capsys):
+    with pytest.raises(SystemExit):
+        plot_results.parse_args(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert text.count("default:") == 5
+
+
+def test_smoke_on_real_benchmark_output(tiny_models, tiny_results, tmp_path):
+    results = tmp_path / "results"
+    shutil.copytree(tiny_results, results)
+    run(tiny_models, results, tmp_path / "plots")
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == sorted(PLOTS)

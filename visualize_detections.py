@@ -1,0 +1,66 @@
+"""Draw ground truth and each model's cached detections side by side on a few images; no model is run.
+
+Usage: python visualize_detections.py [--count 5] [--seed 0] [--image EVENT/FILE.jpg ...] [--only NAME ...]
+
+Writes visualizations/detection_comparison_1.jpg ... _N.jpg: per image, a ground-truth panel and one
+panel per model with its detections at the benchmark's threshold, TP / FP / FN counts and a legend.
+The images are drawn reproducibly (--seed) from those the benchmark scored, or named with --image.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from facecompress.analysis import evaluated_images, load_results, styles_for
+from facecompress.cli import add_dataset_args, setup_logging
+from facecompress.dataset import open_dataset, read_image
+from facecompress.errors import exit_on_input_error
+from facecompress.plotting import save_figure
+from facecompress.visualization import (comparison_figure, images_to_draw, prediction_dirs, read_image_predictions,
+                                        select)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_dataset_args(parser)
+    parser.add_argument("--models", default="models", help="folder holding manifest.json (default: %(default)s)")
+    parser.add_argument("--results", default="results", help="benchmark.py's output folder (default: %(default)s)")
+    parser.add_argument("--out", default="visualizations", help="output folder (default: %(default)s)")
+    parser.add_argument("--count", type=int, default=5, help="how many images to draw (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed that picks the images (default: %(default)s)")
+    parser.add_argument("--image", action="append", default=None, metavar="EVENT/FILE.jpg",
+                        help="draw this image instead of random picks (repeatable; default: --count picks)")
+    parser.add_argument("--only", action="append", default=None, metavar="NAME",
+                        help="draw only this model (repeatable; default: every benchmarked model)")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="score from which a detection is drawn and counted (default: the benchmark's)")
+    return parser.parse_args(argv)
+
+
+@exit_on_input_error
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    setup_logging()
+    results = load_results(args.models, args.results)
+    dataset = open_dataset(args.images, args.split, args.limit)
+    models = select(results.models, args.only, "--only", "models with results")
+    scored = set(evaluated_images(results, models))
+    images = images_to_draw([a.name for a in dataset.present], scored, args.image, args.count, args.seed)
+    folders = prediction_dirs(results.folder / "predictions", models)
+    annotations = {a.name: a for a in dataset.present}
+    threshold = results.threshold if args.threshold is None else args.threshold
+    styles, title = styles_for(results), results.title()
+    for index, name in enumerate(images, start=1):
+        picture = read_image(dataset, annotations[name], args.skip_unreadable)
+        if picture is None:
+            continue
+        predictions = {m: read_image_predictions(folder, name) for m, folder in folders.items()}
+        path = Path(args.out) / f"detection_comparison_{index}.jpg"
+        save_figure(comparison_figure(picture, annotations[name], predictions, styles, threshold, title), path)
+        print(f"written {path} ({name})")
+    print(f"({title}; threshold {threshold:g})")
+
+
+if __name__ == "__main__":
+    main()
