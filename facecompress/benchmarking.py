@@ -23,7 +23,8 @@ from .atomic import write_text
 from .dataset import Dataset, read_image
 from .images import load_rgb
 from .predictions import prediction_path, write_prediction_file
-from .runtime import decode, preprocess, to_xywh_score
+from .preprocessing import preprocess
+from .runtime import decode, to_xywh_score
 from .timing import prefetch, summarize, time_calls
 from .wider import ImageAnnotation
 

@@ -21,7 +21,8 @@ from .model_stats import FLOPS_METHOD, count_flops, count_parameters
 from .onnx_export import INPUT_NAME, export_onnx, export_ready
 from .parity import METHOD as PARITY_METHOD
 from .parity import compare, torch_outputs
-from .runtime import make_session, preprocess, run_onnx
+from .preprocessing import preprocess
+from .runtime import make_session, run_onnx
 from .variants import EXPORTS, Settings, Spec
 
 SPARSITY_NOTE = ("unstructured zeros are stored densely: file size and ONNX Runtime speed are unchanged; "

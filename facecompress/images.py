@@ -19,8 +19,8 @@ def load_rgb(path: str | os.PathLike) -> Image.Image:
     try:
         with Image.open(path) as image:
             image.load()
-            upright = ImageOps.exif_transpose(image)
-            return upright.convert("RGB")
+            ImageOps.exif_transpose(image, in_place=True)  # in place: a WIDER-sized copy costs ~1 ms
+            return image if image.mode == "RGB" else image.convert("RGB")
     except FileNotFoundError:
         raise InputError(f"{path}: image not found") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:

@@ -1,10 +1,10 @@
 """Run an exported RF-DETR in ONNX Runtime with exactly the pre- and post-processing of rfdetr's `predict`.
 
 A compressed variant is only comparable with the original when every variant sees the same input
-tensor and its outputs are decoded the same way, so both halves live here and are tested against
-`predict` itself. `predict` resizes with torchvision (bilinear, half-pixel centres, no antialias) to a
-square, normalises with ImageNet statistics, then takes a sigmoid over all `[Q, C+1]` logits, keeps the
-top 300 query/class pairs (stable sort, background slot included), and scales `cxcywh` to pixels.
+tensor and its outputs are decoded the same way, so every variant runs through this module (its input
+side in `preprocessing`) and both halves are tested against `predict` itself. After the network,
+`predict` takes a sigmoid over all `[Q, C+1]` logits, keeps the top 300 query/class pairs (stable
+sort, background slot included), and scales `cxcywh` to pixels.
 """
 
 from __future__ import annotations
@@ -15,24 +15,13 @@ import numpy as np
 import onnxruntime as ort
 import supervision as sv
 import torch
-import torchvision.transforms.functional as tvf
 from PIL import Image
 
 from .onnx_export import INPUT_NAME, OUTPUT_NAMES, export_ready
+from .preprocessing import preprocess
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 FACE_CLASS = 0  # a one-class RF-DETR puts the face in slot 0 and "no object" in the last slot
 NUM_SELECT = 300  # predict's top-k: at most 300 detections per image, whatever the crowd
-
-
-def preprocess(image: Image.Image, resolution: int) -> np.ndarray:
-    """The `[1, 3, R, R]` float32 input that `predict` would feed the network for this RGB image."""
-    with torch.no_grad():
-        tensor = tvf.to_tensor(image)
-        tensor = tvf.resize(tensor, [resolution, resolution], antialias=False)
-        tensor = tvf.normalize(tensor, IMAGENET_MEAN, IMAGENET_STD)
-    return tensor.unsqueeze(0).numpy()
 
 
 def decode(boxes: np.ndarray, logits: np.ndarray, image_size: tuple[int, int], threshold: float = 0.0,

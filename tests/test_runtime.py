@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from facecompress.dataset import iter_images, open_dataset
-from facecompress.runtime import OnnxDetector, decode, preprocess, to_xywh_score
+from facecompress.runtime import OnnxDetector, decode, to_xywh_score
 
 RESOLUTION = 192  # smallest size that keeps the test quick; predict and ONNX see the same value
 
@@ -37,14 +37,6 @@ def test_onnx_detections_equal_predict(exported, sample_dataset):
         assert len(got) == len(expected) > 0
         np.testing.assert_allclose(got.xyxy, expected.xyxy, atol=1e-2)  # pixels; float32 op-order noise only
         np.testing.assert_allclose(got.confidence, expected.confidence, atol=1e-5)
-
-
-def test_preprocess_matches_predict_input(exported, sample_dataset):
-    _, image = next(iter_images(open_dataset(*sample_dataset, limit=1)))
-    batch = preprocess(image, RESOLUTION)
-    assert batch.shape == (1, 3, RESOLUTION, RESOLUTION) and batch.dtype == np.float32
-    pixel = np.asarray(image.resize((RESOLUTION, RESOLUTION)), np.float32)[..., 0] / 255
-    assert abs(float(batch[0, 0].mean()) - (pixel.mean() - 0.485) / 0.229) < 0.05
 
 
 def test_decode_by_hand():
