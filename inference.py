@@ -15,8 +15,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from facecompress.baseline import VARIANTS, load_baseline
-from facecompress.cli import add_dataset_args, setup_logging
+from facecompress.baseline import load_baseline
+from facecompress.cli import add_dataset_args, add_source_args, setup_logging
 from facecompress.dataset import open_dataset
 from facecompress.errors import InputError, exit_on_input_error
 from facecompress.manifest import MANIFEST, current_manifest, write_manifest
@@ -30,19 +30,7 @@ DEFAULTS = Settings()
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    source = parser.add_argument_group("baseline model")
-    source.add_argument("--checkpoint", default=None,
-                        help="fine-tuned rfdetr checkpoint, e.g. checkpoint_best_total.pth (default: none)")
-    source.add_argument("--weights", choices=["coco"], default=None,
-                        help="published COCO weights, downloaded by rfdetr when online (default: none; with "
-                             "neither this nor --checkpoint, an untrained model from --seed)")
-    source.add_argument("--variant", choices=VARIANTS, default=None,
-                        help="RF-DETR size (default: read from the checkpoint, else nano)")
-    source.add_argument("--resolution", type=int, default=None,
-                        help="square input side, a multiple of 32 (default: the variant's or checkpoint's)")
-    source.add_argument("--num-classes", type=int, default=None,
-                        help="classes, background excluded (default: read from the checkpoint, else 1)")
-    source.add_argument("--seed", type=int, default=0, help="seed of the untrained model (default: %(default)s)")
+    add_source_args(parser)
     add_dataset_args(parser)
     sets = parser.add_argument_group("variant set")
     sets.add_argument("--prune", type=float, nargs="*", default=list(DEFAULTS.prune),

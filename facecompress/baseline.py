@@ -142,13 +142,13 @@ def resolve_variant(checkpoint: dict, requested: str | None, path: str | os.Path
     return variant
 
 
-def inference_module(model) -> nn.Module:
+def inference_module(lwdetr: nn.Module) -> nn.Module:
     """A copy of rfdetr's `LWDETR` keeping only the query group inference uses.
 
     Training runs `group_detr` (13) query sets; evaluation and export use the first. The others would inflate
     parameter counts and be pruned for nothing, so they are dropped here; outputs are unchanged.
     """
-    net = copy.deepcopy(model.model.model).eval()
+    net = copy.deepcopy(lwdetr).eval()
     queries = net.num_queries
     net.query_feat = nn.Embedding.from_pretrained(net.query_feat.weight[:queries].detach().clone(), freeze=False)
     net.refpoint_embed = nn.Embedding.from_pretrained(net.refpoint_embed.weight[:queries].detach().clone(),
@@ -170,7 +170,7 @@ def _construct(variant: str, **kwargs):
 
 
 def _from_checkpoint(path: Path, variant: str | None, resolution: int | None, num_classes: int | None,
-                     seed: int) -> Baseline:
+                     seed: int) -> tuple[object, str, dict]:
     """Load a fine-tuned checkpoint through rfdetr's own loader after checking it fits the variant."""
     checkpoint = read_checkpoint(path)
     variant = resolve_variant(checkpoint, variant, path)
@@ -185,11 +185,10 @@ def _from_checkpoint(path: Path, variant: str | None, resolution: int | None, nu
         model = _construct(variant, **kwargs)
     except (RuntimeError, ValueError, KeyError) as err:
         raise InputError(f"{path}: does not load into RF-DETR {variant} ({str(err).splitlines()[0]})") from None
-    source = {"kind": "checkpoint", "path": str(path), "sha256": sha256_file(path)}
-    return Baseline(inference_module(model), variant, model.model.resolution, classes, source)
+    return model, variant, {"kind": "checkpoint", "path": str(path), "sha256": sha256_file(path)}
 
 
-def _from_coco(variant: str, resolution: int | None) -> Baseline:
+def _from_coco(variant: str, resolution: int | None) -> tuple[object, str, dict]:
     """The published COCO weights (rfdetr downloads them once into its cache)."""
     kwargs = {"resolution": resolution} if resolution else {}
     try:
@@ -198,15 +197,16 @@ def _from_coco(variant: str, resolution: int | None) -> Baseline:
         raise InputError(f"--weights coco: could not fetch or load the published RF-DETR {variant} weights "
                          f"(offline? {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
     path = str(model.model_config.pretrain_weights)
-    source = {"kind": "coco", "path": path, "sha256": sha256_file(path) if os.path.isfile(path) else None}
-    return Baseline(inference_module(model), variant, model.model.resolution,
-                    int(model.model.model.class_embed.out_features) - 1, source)
+    return model, variant, {"kind": "coco", "path": path, "sha256": sha256_file(path) if os.path.isfile(path) else None}
 
 
-def load_baseline(checkpoint: str | os.PathLike | None = None, weights: str | None = None,
+def load_detector(checkpoint: str | os.PathLike | None = None, weights: str | None = None,
                   variant: str | None = None, resolution: int | None = None, num_classes: int | None = None,
-                  seed: int = 0) -> Baseline:
-    """Build the starting detector; with neither a checkpoint nor weights, an untrained one from `seed`."""
+                  seed: int = 0) -> tuple[object, str, dict]:
+    """rfdetr's detector object, its variant and its source record; untrained from `seed` without checkpoint or weights.
+
+    Training needs the whole rfdetr object (configs, all query groups); inference only `load_baseline`'s trim.
+    """
     if checkpoint and weights:
         raise InputError("--checkpoint and --weights are alternatives; give one")
     if resolution:
@@ -218,9 +218,17 @@ def load_baseline(checkpoint: str | os.PathLike | None = None, weights: str | No
         return _from_coco(variant, resolution)
     if weights:
         raise InputError(f"--weights {weights}: only 'coco' is known (use --checkpoint for a file)")
-    classes = num_classes or 1
     torch.manual_seed(seed)
-    kwargs = {"pretrain_weights": None, "num_classes": classes, **({"resolution": resolution} if resolution else {})}
-    model = _construct(variant, **kwargs)
-    source = {"kind": "untrained", "seed": seed}
-    return Baseline(inference_module(model), variant, model.model.resolution, classes, source)
+    kwargs = {"pretrain_weights": None, "num_classes": num_classes or 1,
+              **({"resolution": resolution} if resolution else {})}
+    return _construct(variant, **kwargs), variant, {"kind": "untrained", "seed": seed}
+
+
+def load_baseline(checkpoint: str | os.PathLike | None = None, weights: str | None = None,
+                  variant: str | None = None, resolution: int | None = None, num_classes: int | None = None,
+                  seed: int = 0) -> Baseline:
+    """Build the starting detector, trimmed for inference; with neither a checkpoint nor weights, untrained."""
+    model, variant, source = load_detector(checkpoint, weights, variant, resolution, num_classes, seed)
+    lwdetr = model.model.model
+    return Baseline(inference_module(lwdetr), variant, model.model.resolution,
+                    int(lwdetr.class_embed.out_features) - 1, source)

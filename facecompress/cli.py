@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from .baseline import VARIANTS
 from .dataset import DEFAULT_IMAGES, DEFAULT_SPLIT
 
 
@@ -18,6 +19,24 @@ def add_dataset_args(parser: argparse.ArgumentParser) -> None:
                         help="use only the first N images present, in annotation order (default: all)")
     parser.add_argument("--skip-unreadable", action="store_true",
                         help="report and skip images that cannot be decoded instead of stopping (default: stop)")
+
+
+def add_source_args(parser: argparse.ArgumentParser, weights: str | None = None,
+                    resolution_default: str = "the variant's or checkpoint's") -> None:
+    """Where the detector comes from: --checkpoint, --weights coco, or an untrained model from --seed."""
+    source = parser.add_argument_group("starting model")
+    source.add_argument("--checkpoint", default=None,
+                        help="fine-tuned rfdetr checkpoint, e.g. one train.py wrote to models/ (default: none)")
+    source.add_argument("--weights", choices=["coco"], default=weights,
+                        help=f"published COCO weights, downloaded by rfdetr when online (default: {weights or 'none'}; "
+                             "with neither this nor --checkpoint, an untrained model from --seed)")
+    source.add_argument("--variant", choices=VARIANTS, default=None,
+                        help="RF-DETR size (default: read from the checkpoint, else nano)")
+    source.add_argument("--resolution", type=int, default=None,
+                        help=f"square input side, a multiple of 32 (default: {resolution_default})")
+    source.add_argument("--num-classes", type=int, default=None,
+                        help="classes, background excluded (default: read from the checkpoint, else 1)")
+    source.add_argument("--seed", type=int, default=0, help="seed of the untrained model (default: %(default)s)")
 
 
 def setup_logging(verbose: bool = False) -> None:

@@ -1,4 +1,4 @@
-"""Fetch WIDER FACE val (images, bbx annotations, official evaluation files) into the dataset folders.
+"""Fetch WIDER FACE val (images, bbx annotations, official evaluation files), and train with --train.
 
 Written on the standard library rather than torchvision's WIDERFace helper: that one needs gdown for
 Google Drive, cannot resume, and does not fetch the evaluation `.mat` files. Here each archive is
@@ -6,7 +6,7 @@ fetched from the first mirror that answers, resumed from its `.part` file with a
 checked against its published MD5, and only then renamed; extracted files are written atomically and
 the key ones checked against known SHA-256 sums.
 
-Usage: python -m facecompress.download [--images DIR] [--split DIR] [--archives DIR]
+Usage: python -m facecompress.download [--images DIR] [--split DIR] [--archives DIR] [--train [--train-images DIR]]
 """
 
 from __future__ import annotations
@@ -53,6 +53,10 @@ ARCHIVES = (
             "0e3767bcf0e326556d407bf5bff5d27c", {"wider_face_split/": "split"}),
     Archive("eval_tools.zip", (OFFICIAL + "eval_script/eval_tools.zip",), None, {"eval_tools/ground_truth/": "split"}),
 )
+# The 12,880 training images (1.4 GB), for train.py; their annotations come with wider_face_split.zip.
+TRAIN_ARCHIVE = Archive("WIDER_train.zip", (HF_MIRROR + "WIDER_train.zip",), "3fedf70df600953d25982bcd13d91ba2",
+                        {"WIDER_train/images/": "images"})
+DEFAULT_TRAIN_IMAGES = Path("WIDER_train/images")
 # SHA-256 of the official files; eval_tools.zip has no published checksum, so its contents are checked instead.
 EXPECTED_SHA256 = {
     "wider_face_val.mat": "1dfe6a9853950f9dde256b5e8bb75d8f272e6bc02a15ae1968f5a9b883f458cb",
@@ -166,6 +170,11 @@ def download_dataset(images_dir: Path, split_dir: Path, archives_dir: Path,
     return sum(1 for f in written if f.is_relative_to(images_dir))
 
 
+def download_train_images(images_dir: Path, archives_dir: Path, archive: Archive = TRAIN_ARCHIVE) -> int:
+    """Fetch and unpack the training images; return their number."""
+    return len(extract(fetch(archive, archives_dir), archive.members, {"images": images_dir}))
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", default=str(DEFAULT_IMAGES), help="where the images go (default: %(default)s)")
@@ -173,6 +182,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="where the bbx text and .mat files go (default: %(default)s)")
     parser.add_argument("--archives", default="downloads",
                         help="where archives are kept; partial downloads resume from here (default: %(default)s)")
+    parser.add_argument("--train", action="store_true", help="also fetch the training images (1.4 GB) for train.py")
+    parser.add_argument("--train-images", default=str(DEFAULT_TRAIN_IMAGES),
+                        help="where the training images go (default: %(default)s)")
     return parser.parse_args(argv)
 
 
@@ -181,6 +193,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     count = download_dataset(Path(args.images), Path(args.split), Path(args.archives))
     print(f"WIDER FACE val: {count} images in {args.images}, annotations and evaluation files in {args.split}")
+    if args.train:
+        count = download_train_images(Path(args.train_images), Path(args.archives))
+        print(f"WIDER FACE train: {count} images in {args.train_images}")
 
 
 if __name__ == "__main__":

@@ -64,7 +64,8 @@ def _publish(server, archives: dict[str, dict[str, bytes]]) -> tuple[tuple[downl
     """Serve small archives shaped like the official ones; return their specs and the expected file sums."""
     base = f"http://127.0.0.1:{server.server_address[1]}"
     layout = {"WIDER_val.zip": {"WIDER_val/images/": "images"}, "wider_face_split.zip": {"wider_face_split/": "split"},
-              "eval_tools.zip": {"eval_tools/ground_truth/": "split"}}
+              "eval_tools.zip": {"eval_tools/ground_truth/": "split"},
+              "WIDER_train.zip": {"WIDER_train/images/": "images"}}
     specs = []
     for name, members in archives.items():
         body = _zip(members)
@@ -145,3 +146,12 @@ def test_corrupt_archive_on_disk(tmp_path):
     path.write_bytes(b"PK not really")
     with pytest.raises(InputError, match="broken.zip: not a valid zip archive"):
         download.extract(path, {"x/": "split"}, {"split": tmp_path})
+
+
+def test_training_images_come_from_their_own_archive(server, tmp_path):
+    specs, _ = _publish(server, {"WIDER_train.zip": {"WIDER_train/images/0--Parade/0_Parade_t_1.jpg": b"train",
+                                                     "WIDER_train/images/1--Handshaking/1_H_t_2.jpg": b"t2"}})
+    images = tmp_path / "WIDER_train" / "images"
+    assert download.download_train_images(images, tmp_path / "archives", specs[0]) == 2
+    assert (images / "0--Parade" / "0_Parade_t_1.jpg").read_bytes() == b"train"
+    assert download.TRAIN_ARCHIVE.members == {"WIDER_train/images/": "images"}
