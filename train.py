@@ -20,11 +20,13 @@ import statistics
 from dataclasses import asdict
 from pathlib import Path
 
+import torch
+
 from facecompress import atomic
 from facecompress.baseline import describe_source, inference_module, load_detector
 from facecompress.cli import add_dataset_args, add_source_args, setup_logging
 from facecompress.coco import Filters
-from facecompress.dataset import open_dataset
+from facecompress.dataset import Dataset, open_dataset
 from facecompress.download import DEFAULT_TRAIN_IMAGES
 from facecompress.errors import InputError, exit_on_input_error
 from facecompress.finetune import RECOMMENDED_RESOLUTION, TrainSettings, convert, publish, train, training_record
@@ -67,7 +69,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      help="gradient accumulation steps (default: %(default)s)")
     run.add_argument("--lr", type=float, default=defaults.lr, help="(default: %(default)s)")
     run.add_argument("--device", default=None, help="cuda, cpu, mps... (default: cuda when available, else cpu)")
-    run.add_argument("--workers", type=int, default=defaults.num_workers, help="data loader workers (default: %(default)s)")
+    run.add_argument("--workers", type=int, default=defaults.num_workers,
+                     help="data loader workers (default: %(default)s)")
     run.add_argument("--no-multi-scale", action="store_true", help="train at the one resolution only")
     run.add_argument("--runs", default="runs/train", help="rfdetr's output folder (default: %(default)s)")
     run.add_argument("--out", default="models", help="where the checkpoint lands (default: %(default)s)")
@@ -81,24 +84,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def default_device() -> str:
-    import torch
-
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def training_splits(args: argparse.Namespace) -> dict:
-    """{'train': (annotations, images), 'val': (...)} from WIDER or, with --sample, generated training scenes."""
-    val = open_dataset(args.images, args.split, args.limit)
+def training_data(args: argparse.Namespace, val: Dataset) -> tuple[dict, str]:
+    """{'train': (annotations, images), 'val': (...)} and what the training images are (WIDER or generated)."""
     if args.sample is not None:
         images, split = Path(args.sample_dir) / "images", Path(args.sample_dir) / "split"
         train_annotations = generate(images, split, seed=args.seed + 1, per_event=args.sample)
+        label = f"generated scenes, not WIDER FACE ({len(train_annotations)} images)"
     else:
         images = Path(args.train_images)
         if not images.is_dir():
             raise InputError(f"{images}: WIDER train images not found; fetch them with "
                              "`python -m facecompress.download --train` (online), or pass --sample for a demo run")
         train_annotations = read_bbx(args.train_annotations)
-    return {"train": (train_annotations, images), "val": (list(val.present), val.images_dir)}
+        label = f"WIDER FACE train ({len(train_annotations)} images)"
+    return {"train": (train_annotations, images), "val": (list(val.present), val.images_dir)}, label
+
+
+def prepare(args: argparse.Namespace, filters: Filters) -> tuple[Dataset, dict]:
+    """Open the val set, convert train and val to COCO; the val set and a record of both datasets."""
+    val = open_dataset(args.images, args.split, args.limit)
+    splits, train_label = training_data(args, val)
+    counts = convert(splits, Path(args.coco_dir), filters)
+    return val, {"train": train_label, "val": val.describe(), "filters": asdict(filters), "counts": counts}
 
 
 def load_start(args: argparse.Namespace, resolution: int | None):
@@ -109,18 +119,18 @@ def load_start(args: argparse.Namespace, resolution: int | None):
 
 def finetune(args: argparse.Namespace, filters: Filters) -> None:
     """Convert, train with rfdetr, publish the best checkpoint with its record."""
-    model, variant, source = load_start(args, args.resolution or RECOMMENDED_RESOLUTION)
-    resolution = model.model_config.resolution
-    started = describe(source)
-    counts = convert(training_splits(args), Path(args.coco_dir), filters)
-    log.info("[%s] COCO dataset in %s: %s", started, args.coco_dir, json.dumps(counts))
+    resolution = args.resolution or (None if args.checkpoint else RECOMMENDED_RESOLUTION)
+    model, variant, source = load_start(args, resolution)
+    resolution, started = model.model_config.resolution, describe(source)
+    _, data = prepare(args, filters)
+    log.info("[%s] COCO dataset in %s: %s", started, args.coco_dir, json.dumps(data))
     settings = TrainSettings(epochs=args.epochs, batch_size=args.batch_size, grad_accum_steps=args.grad_accum,
                              lr=args.lr, device=args.device or default_device(), num_workers=args.workers,
                              multi_scale=not args.no_multi_scale, seed=args.seed)
     best, seconds = train(model, Path(args.coco_dir), Path(args.runs), resolution, settings)
-    record = training_record(started, resolution, settings, filters, counts, Path(args.runs), seconds)
+    record = training_record(started, resolution, settings, data, Path(args.runs), seconds)
     path = publish(best, Path(args.out), args.name or f"face-rfdetr-{variant}-{resolution}", record)
-    print(f"[{started}] fine-tuned checkpoint: {path} ({seconds / 60:.1f} min); "
+    print(f"[{started}; {data['train']}] fine-tuned checkpoint: {path} ({seconds / 60:.1f} min); "
           f"next: python inference.py --checkpoint {path}")
 
 
@@ -137,31 +147,30 @@ def recover_pruned(args: argparse.Namespace, filters: Filters) -> None:
         raise InputError("--recover needs the face model to prune: --checkpoint models/<name>.pth (or --untrained)")
     model, variant, source = load_start(args, args.resolution)
     resolution, started = model.model_config.resolution, describe(source)
-    counts = convert(training_splits(args), Path(args.coco_dir), filters)
-    val = open_dataset(args.images, args.split, args.limit)
+    val, data = prepare(args, filters)
     baseline = inference_module(model.model.model)
-    before = {"baseline": accuracy_of(baseline, resolution, val, "baseline"),
-              "pruned": accuracy_of(prune_unstructured(baseline, args.recover), resolution, val, "pruned")}
+    accuracy = {"baseline": accuracy_of(baseline, resolution, val, "baseline"),
+                "pruned": accuracy_of(prune_unstructured(baseline, args.recover), resolution, val, "pruned")}
+    device = args.device or default_device()
     net, record = recover(model, args.recover, Path(args.coco_dir), args.steps, args.batch_size, args.lr, args.seed,
-                          args.device or default_device())
+                          device)
     recovered = inference_module(net)
-    zeros, elements = target_sparsity(recovered)
+    accuracy["recovered"] = accuracy_of(recovered, resolution, val, "recovered")
     name = args.name or f"face-rfdetr-{variant}-{resolution}-pruned{round(args.recover * 100)}-recovered"
-    notes = {"recovered_from": started, "pruned_amount": args.recover, "recovery_steps": args.steps}
     out = Path(args.out) / f"{name}.pth"
-    save_checkpoint(model, net, out, notes)
-    summary = {"started_from": started, "amount": args.recover, "sparsity": zeros / elements, "steps": args.steps,
-               "batch_size": args.batch_size, "lr": args.lr, "device": args.device or default_device(),
+    save_checkpoint(model, net, out, {"recovered_from": started, "pruned_amount": args.recover,
+                                      "recovery_steps": args.steps})
+    zeros, elements = target_sparsity(recovered)
+    summary = {"started_from": started, "amount": args.recover, "sparsity": round(zeros / elements, 6),
+               "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "device": device,
                "loss_first": record.losses[0] if record.losses else None,
                "loss_last": record.losses[-1] if record.losses else None,
                "median_step_seconds": statistics.median(record.step_seconds) if record.step_seconds else None,
-               "dataset": val.describe(), "dataset_counts": counts, "filters": asdict(filters),
-               "accuracy": {**before, "recovered": accuracy_of(recovered, resolution, val, "recovered")}}
+               "data": data, "accuracy": accuracy}
     atomic.write_text(Path(args.out) / f"{name}.recovery.json", json.dumps(summary, indent=1) + "\n")
-    acc = summary["accuracy"]
-    print(f"[{started}; {val.describe()}] AP@0.5 baseline {acc['baseline']['ap50']:.4f}, pruned {args.recover:.0%} "
-          f"{acc['pruned']['ap50']:.4f}, after {args.steps} recovery steps {acc['recovered']['ap50']:.4f}; "
-          f"sparsity {zeros / elements:.4f}; {out}")
+    print(f"[{started}; {val.describe()}] AP@0.5 baseline {accuracy['baseline']['ap50']:.4f}, pruned "
+          f"{args.recover:.0%} {accuracy['pruned']['ap50']:.4f}, after {args.steps} recovery steps "
+          f"{accuracy['recovered']['ap50']:.4f}; sparsity {summary['sparsity']:.4f}; {out}")
 
 
 @exit_on_input_error

@@ -81,11 +81,14 @@ def publish(checkpoint: Path, models_dir: Path, name: str, record: dict) -> Path
     return target
 
 
-def training_record(source: str, resolution: int, settings: TrainSettings, filters: Filters, counts: dict,
-                    run_dir: Path, seconds: float) -> dict:
-    """Everything needed to reproduce and judge a fine-tune: what it started from, on what, how, and how long."""
+def training_record(source: str, resolution: int, settings: TrainSettings, data: dict, run_dir: Path,
+                    seconds: float) -> dict:
+    """Everything needed to reproduce and judge a fine-tune: what it started from, on what, how, and how long.
+
+    `data` says which datasets (WIDER or generated), the face filters and the faces kept and dropped.
+    """
     config = run_dir / "training_config.json"
-    return {"started_from": source, "resolution": resolution, "settings": asdict(settings),
-            "filters": asdict(filters), "dataset_counts": counts, "wall_seconds": round(seconds, 1),
+    return {"started_from": source, "resolution": resolution, "settings": asdict(settings), "data": data,
+            "wall_seconds": round(seconds, 1),
             "final_metrics": last_metrics(run_dir),
             "rfdetr_training_config": json.loads(config.read_text()) if config.is_file() else None}

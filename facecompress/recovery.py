@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import logging
 import math
-from importlib import metadata
 import time
 from dataclasses import dataclass, field
-from itertools import cycle
+from importlib import metadata
 from pathlib import Path
+from typing import Iterator
 
 import torch
 import torch.nn.utils.prune as prune
@@ -78,20 +78,26 @@ def training_parts(model, dataset_dir: Path, batch_size: int, lr: float, seed: i
     from rfdetr.utilities.tensors import make_collate_fn
 
     config = model.model_config
+    # rfdetr's default encoder/head learning-rate ratio; output_dir is required but nothing is written there
     train_config = model.get_train_config(dataset_dir=str(dataset_dir), batch_size=batch_size, lr=lr,
                                           lr_encoder=lr * 1.5, multi_scale=False, num_workers=0, seed=seed,
                                           output_dir=str(dataset_dir))
     args = _namespace_from_configs(config, train_config)
     dataset = build_dataset("train", args, config.resolution)
-    loader = torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, shuffle=True, drop_last=len(dataset) >= batch_size,
-        generator=torch.Generator().manual_seed(seed), collate_fn=make_collate_fn(config.patch_size * config.num_windows))
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True,
+                                         drop_last=len(dataset) >= batch_size,
+                                         generator=torch.Generator().manual_seed(seed),
+                                         collate_fn=make_collate_fn(config.patch_size * config.num_windows))
     criterion, _ = build_criterion_from_config(config, train_config)
     return loader, criterion, lambda net: get_param_dict(args, net), train_config
 
 
-def _to(device: str, samples, targets):
-    return samples.to(device), [{k: v.to(device) if torch.is_tensor(v) else v for k, v in t.items()} for t in targets]
+def _batches(loader, device: str) -> Iterator[tuple]:
+    """Batches on `device`, epoch after epoch, reshuffled each time (itertools.cycle would replay one epoch)."""
+    while True:
+        for samples, targets in loader:
+            yield samples.to(device), [{k: v.to(device) if torch.is_tensor(v) else v for k, v in t.items()}
+                                       for t in targets]
 
 
 def recover(model, amount: float, dataset_dir: Path, steps: int, batch_size: int = 4, lr: float = 1e-4,
@@ -109,10 +115,10 @@ def recover(model, amount: float, dataset_dir: Path, steps: int, batch_size: int
     optimizer = torch.optim.AdamW(param_groups(net), lr=lr, weight_decay=train_config.weight_decay)
     weights = criterion.weight_dict
     record = RecoveryLog()
-    batches = cycle(loader)
+    batches = _batches(loader, device)
     for step in range(steps):
         start = time.perf_counter()
-        samples, labels = _to(device, *next(batches))
+        samples, labels = next(batches)
         losses = criterion(net(samples, labels), labels)
         loss = sum(losses[k] * weights[k] for k in losses if k in weights)
         if not math.isfinite(loss.item()):

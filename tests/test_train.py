@@ -50,7 +50,9 @@ def test_finetune_writes_a_loadable_checkpoint_with_its_record(finetuned, sample
     record = json.loads((finetuned / f"face-rfdetr-nano-{RESOLUTION}.train.json").read_text())
     assert record["started_from"] == "start: untrained (seed 0)" and record["resolution"] == RESOLUTION
     assert math.isfinite(record["final_metrics"]["train/loss"]) and record["final_metrics"]["train/loss"] > 0
-    assert record["dataset_counts"]["train"]["kept"] > 0 and record["dataset_counts"]["val"]["images"] == 2
+    counts = record["data"]["counts"]
+    assert counts["train"]["kept"] > 0 and counts["val"]["images"] == 2
+    assert record["data"]["train"].startswith("generated scenes, not WIDER FACE")
     assert record["rfdetr_training_config"]["train_config"]["epochs"] == 1
     detects(checkpoint, sample_dataset)
 
@@ -61,7 +63,7 @@ def test_recovery_keeps_pruned_weights_at_zero(sample_dataset, tmp_path):
     summary = json.loads((tmp_path / "models" / f"{name}.recovery.json").read_text())
     assert all(math.isfinite(summary[k]) for k in ("loss_first", "loss_last", "median_step_seconds"))
     assert set(summary["accuracy"]) == {"baseline", "pruned", "recovered"}
-    assert summary["accuracy"]["recovered"]["images"] == 2
+    assert summary["accuracy"]["recovered"]["images"] == 2 and "not WIDER FACE" in summary["data"]["val"]
 
     recovered = load_baseline(checkpoint=tmp_path / "models" / f"{name}.pth").net
     pruned = prune_unstructured(load_baseline(seed=0, resolution=RESOLUTION).net, 0.3)  # the pruned_30 variant
