@@ -33,7 +33,7 @@ INVALID = ATTRIBUTES.index("invalid")
 
 @dataclass(frozen=True)
 class Filters:
-    """Which faces a training set leaves out; the defaults are what the WIDER FACE baselines train on."""
+    """Which faces a training set leaves out; by default only those WIDER itself flags invalid (and empty boxes)."""
 
     drop_invalid: bool = True
     min_size: int = 0  # pixels; a face narrower or shorter than this is dropped

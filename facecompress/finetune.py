@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -19,8 +18,6 @@ from pathlib import Path
 from . import atomic
 from .coco import Filters, write_split
 from .wider import ImageAnnotation
-
-log = logging.getLogger(__name__)
 
 BEST_CHECKPOINT = "checkpoint_best_total.pth"  # what rfdetr's trainer keeps as its best weights (EMA or not)
 RECOMMENDED_RESOLUTION = 640  # see README: at 384 px half of WIDER's medium faces are narrower than one patch
@@ -47,7 +44,7 @@ def convert(splits: dict[str, tuple[list[ImageAnnotation], Path]], root: Path, f
 
 
 def last_metrics(run_dir: Path) -> dict:
-    """The final row of rfdetr's metrics.csv (losses, validation mAP), empty values dropped."""
+    """The last value of each metric in rfdetr's metrics.csv (losses, validation mAP)."""
     path = run_dir / "metrics.csv"
     if not path.is_file():
         return {}
@@ -61,12 +58,13 @@ def last_metrics(run_dir: Path) -> dict:
 
 def train(model, dataset_dir: Path, run_dir: Path, resolution: int, settings: TrainSettings) -> tuple[Path, float]:
     """Run rfdetr's trainer; return its best checkpoint and the wall seconds it took."""
+    best = run_dir / BEST_CHECKPOINT
+    best.unlink(missing_ok=True)  # a previous run's best must not pass for this run's
     start = time.perf_counter()
     model.train(dataset_dir=str(dataset_dir), output_dir=str(run_dir), resolution=resolution,
                 epochs=settings.epochs, batch_size=settings.batch_size, grad_accum_steps=settings.grad_accum_steps,
                 lr=settings.lr, device=settings.device, num_workers=settings.num_workers,
                 multi_scale=settings.multi_scale, seed=settings.seed, tensorboard=False, progress_bar="tqdm")
-    best = run_dir / BEST_CHECKPOINT
     if not best.is_file():
         raise RuntimeError(f"{run_dir}: rfdetr's trainer finished without writing {BEST_CHECKPOINT}")
     return best, time.perf_counter() - start
