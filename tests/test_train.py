@@ -12,10 +12,10 @@ import torch
 import train
 from facecompress.baseline import load_baseline, load_detector
 from facecompress.dataset import iter_images, open_dataset
+from facecompress.preprocessing import preprocess
 from facecompress.pruning import prunable_weights, prune_unstructured, target_sparsity
 from facecompress.recovery import attach_masks, make_permanent
 from facecompress.runtime import TorchDetector, decode
-from facecompress.preprocessing import preprocess
 
 RESOLUTION = 64
 
