@@ -15,7 +15,7 @@ from pathlib import Path
 from facecompress.analysis import (METRICS, comparison_table, display_rows, finding_lines, findings, header_lines,
                                    legend, load_results, summary_markdown, HEADERS)
 from facecompress.atomic import write_text
-from facecompress.cli import setup_logging
+from facecompress.cli import add_results_args, setup_logging
 from facecompress.errors import exit_on_input_error
 from facecompress.table import format_table
 
@@ -30,9 +30,7 @@ def points(text: str) -> float:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", default="models", help="folder holding manifest.json (default: %(default)s)")
-    parser.add_argument("--results", default="results",
-                        help="benchmark.py's output folder; summary.md is written there (default: %(default)s)")
+    add_results_args(parser, "; summary.md is written there")
     parser.add_argument("--max-ap-drop", type=points, default=1.0, metavar="POINTS",
                         help="accuracy budget: AP points (1 = 0.01 AP) a variant may lose against the FP32 "
                              "ONNX original (default: %(default)s)")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from facecompress.analysis import (METRICS, comparison_table, curve_mismatches, load_results, pareto_front,
                                    pr_curves, styles_for)
-from facecompress.cli import setup_logging
+from facecompress.cli import add_results_args, setup_logging
 from facecompress.dataset import DEFAULT_SPLIT
 from facecompress.errors import exit_on_input_error
 from facecompress.plotting import latency_figure, pr_figure, save_figure, size_f1_figure, trade_off_figure
@@ -23,8 +23,7 @@ from facecompress.wider import read_mat_ground_truth
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", default="models", help="folder holding manifest.json (default: %(default)s)")
-    parser.add_argument("--results", default="results", help="benchmark.py's output folder (default: %(default)s)")
+    add_results_args(parser)
     parser.add_argument("--plots", default="plots", help="output folder (default: %(default)s)")
     parser.add_argument("--split", default=None,
                         help="folder of the four evaluation .mat files, for the PR curves (default: the one "

@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from facecompress.analysis import evaluated_images, load_results, styles_for
-from facecompress.cli import add_dataset_args, setup_logging
+from facecompress.cli import add_dataset_args, add_results_args, setup_logging
 from facecompress.dataset import open_dataset, read_image
 from facecompress.errors import exit_on_input_error
 from facecompress.plotting import save_figure
@@ -24,8 +24,7 @@ from facecompress.visualization import (comparison_figure, images_to_draw, predi
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_dataset_args(parser)
-    parser.add_argument("--models", default="models", help="folder holding manifest.json (default: %(default)s)")
-    parser.add_argument("--results", default="results", help="benchmark.py's output folder (default: %(default)s)")
+    add_results_args(parser)
     parser.add_argument("--out", default="visualizations", help="output folder (default: %(default)s)")
     parser.add_argument("--count", type=int, default=5, help="how many images to draw (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed that picks the images (default: %(default)s)")

@@ -39,6 +39,13 @@ def add_source_args(parser: argparse.ArgumentParser, weights: str | None = None,
     source.add_argument("--seed", type=int, default=0, help="seed of the untrained model (default: %(default)s)")
 
 
+def add_results_args(parser: argparse.ArgumentParser, results_note: str = "") -> None:
+    """--models and --results: where the later stages find inference.py's and benchmark.py's artifacts."""
+    parser.add_argument("--models", default="models", help="folder holding manifest.json (default: %(default)s)")
+    parser.add_argument("--results", default="results",
+                        help=f"benchmark.py's output folder{results_note} (default: %(default)s)")
+
+
 def setup_logging(verbose: bool = False) -> None:
     """One log format for every stage; the package logs, scripts print."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
