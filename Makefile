@@ -22,7 +22,7 @@ setup: $(STAMP)
 
 # The embedded default: a generated WIDER-format sample, unless a real dataset is already there.
 data: $(STAMP)
-	$(PY) -m facecompress.sample --keep-existing
+	$(PY) -m facecompress.data.sample --keep-existing
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -12,12 +12,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from facecompress.analysis import (METRICS, comparison_table, display_rows, finding_lines, findings, header_lines,
-                                   legend, load_results, summary_markdown, HEADERS)
-from facecompress.atomic import write_text
 from facecompress.cli import add_results_args, setup_logging
-from facecompress.errors import exit_on_input_error
-from facecompress.table import format_table
+from facecompress.core.artifacts import SUMMARY
+from facecompress.core.atomic import write_text
+from facecompress.core.errors import exit_on_input_error
+from facecompress.core.tables import format_table
+from facecompress.report.findings import findings
+from facecompress.report.results import METRICS, comparison_table, load_results
+from facecompress.report.text import HEADERS, display_rows, finding_lines, header_lines, legend, summary_markdown
 
 
 def points(text: str) -> float:
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     results = load_results(args.models, args.results)
     table = comparison_table(results)
     found = findings(table, args.metric, args.max_ap_drop)
-    summary = Path(args.results) / "summary.md"
+    summary = Path(args.results) / SUMMARY
     write_text(summary, summary_markdown(results, table, found))
     print("\n".join(header_lines(results)))
     print()

@@ -18,21 +18,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from facecompress.atomic import write_csv, write_text
-from facecompress.benchmarking import (CACHE_INFO, SCORE_FLOOR, LoopTimings, fixed_input_timings, missing,
-                                       open_cache, rebuild_baseline, run_images, timing_rows, warm_up)
 from facecompress.cli import add_dataset_args, setup_logging
-from facecompress.dataset import open_dataset
-from facecompress.errors import InputError, exit_on_input_error
-from facecompress.manifest import MANIFEST, read_manifest
-from facecompress.predictions import read_prediction_dir
-from facecompress.runtime import OnnxDetector, TorchDetector
-from facecompress.scoring import accuracy_row, image_rows
-from facecompress.timing import cpu_model
-from facecompress.wider import read_mat_ground_truth
-
-TORCH_ROW = "original_pytorch"  # the PyTorch model the ONNX original came from, as a reference row
-REFERENCE = "original"  # agreement is measured against this model's detections
+from facecompress.core.artifacts import (ACCURACY_CSV, CACHE_INFO, IMAGES_CSV, LATENCY_PHASE, MANIFEST, REFERENCE,
+                                         RUN_JSON, TIMING_CSV, TORCH_ROW, predictions_dir, read_manifest)
+from facecompress.core.atomic import write_csv, write_text
+from facecompress.core.errors import InputError, check_known, exit_on_input_error
+from facecompress.data.dataset import open_dataset
+from facecompress.data.wider import read_mat_ground_truth
+from facecompress.detectors import family_for
+from facecompress.evaluation.accuracy import accuracy_row, image_rows
+from facecompress.evaluation.submission import read_prediction_dir
+from facecompress.run.loop import (SCORE_FLOOR, LoopTimings, fixed_input_timings, missing, open_cache, run_images,
+                                   timing_rows, warm_up)
+from facecompress.run.sessions import OnnxRunner
+from facecompress.run.timing import cpu_model
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -66,22 +65,19 @@ def load_manifest(models: Path) -> dict:
 def chosen(manifest: dict, only: list[str] | None, torch_row: bool) -> list[str]:
     """Variant names to run, in manifest order, the PyTorch reference first."""
     names = ([TORCH_ROW] if torch_row else []) + list(manifest["variants"])
-    unknown = sorted(set(only or []) - set(names))
-    if unknown:
-        raise InputError(f"--only {', '.join(unknown)}: not in the manifest (known: {', '.join(names)})")
+    check_known("--only", only, names, "in the manifest")
     return [n for n in names if not only or n in only]
 
 
-def detector_for(name: str, manifest: dict, models: Path, threads: int | None):
-    """An ONNX Runtime session for a manifest variant, or the rebuilt PyTorch baseline for the reference row."""
-    resolution = manifest["resolution"]
+def runner_for(name: str, manifest: dict, family, models: Path, threads: int | None):
+    """An ONNX Runtime session for a manifest variant, or the family's framework model for the reference row."""
     if name != TORCH_ROW:
-        return OnnxDetector(models / manifest["variants"][name]["file"], resolution, threads)
+        return OnnxRunner(models / manifest["variants"][name]["file"], threads)
     import torch
 
     if threads:
         torch.set_num_threads(threads)
-    return TorchDetector(rebuild_baseline(manifest).net, resolution)
+    return family.reference_runner(manifest)
 
 
 def cache_key(name: str, manifest: dict, floor: float) -> dict:
@@ -102,15 +98,16 @@ def context(name: str, threads: int | None) -> dict:
 
 def run_model(name: str, manifest: dict, args: argparse.Namespace, dataset, out: Path) -> list[dict] | None:
     """Predict the missing images of one model and time it; None when nothing had to run (timings kept)."""
-    folder = out / "predictions" / name
+    folder = predictions_dir(out, name)
     open_cache(folder, cache_key(name, manifest, args.floor), args.force)
     todo = missing(dataset, folder)
     if not todo:
         return None
-    detector = detector_for(name, manifest, Path(args.models), args.threads)
-    warm_up(detector, args.warmup)
-    timings: LoopTimings = run_images(detector, dataset, todo, folder, name, args.floor, args.skip_unreadable)
-    fixed = fixed_input_timings(detector, dataset, args.warmup, args.repeats)
+    family = family_for(manifest)
+    runner = runner_for(name, manifest, family, Path(args.models), args.threads)
+    warm_up(runner, family, args.warmup)
+    timings: LoopTimings = run_images(runner, family, dataset, todo, folder, name, args.floor, args.skip_unreadable)
+    fixed = fixed_input_timings(runner, family, dataset, args.warmup, args.repeats)
     return timing_rows(name, timings, fixed, context(name, args.threads))
 
 
@@ -124,7 +121,7 @@ def merged_timings(path: Path, fresh: dict[str, list[dict]], names: list[str]) -
 def accuracy_tables(names: list[str], dataset, out: Path, threshold: float) -> tuple[list[dict], list[dict]]:
     """Per-image and per-model rows for every model, from the cached predictions alone."""
     ground_truth = read_mat_ground_truth(dataset.split_dir)
-    predictions = {n: read_prediction_dir(out / "predictions" / n) for n in names}
+    predictions = {n: read_prediction_dir(predictions_dir(out, n)) for n in names}
     reference = predictions.get(REFERENCE)
     images = [row for n in names for row in image_rows(n, predictions[n], dataset, threshold)]
     models = [accuracy_row(n, predictions[n], None if n == REFERENCE else reference, dataset, ground_truth,
@@ -140,23 +137,23 @@ def main(argv: list[str] | None = None) -> None:
     manifest = load_manifest(models)
     dataset = open_dataset(args.images, args.split, args.limit)
     names = chosen(manifest, args.only, not args.no_torch)
-    print(f"model: RF-DETR {manifest['model_variant']}, {manifest['provenance']}; data: {dataset.describe()}")
+    print(f"model: {family_for(manifest).describe()}, {manifest['provenance']}; data: {dataset.describe()}")
     fresh = {}
     for name in names:
         rows = run_model(name, manifest, args, dataset, out)
         if rows is not None:
             fresh[name] = rows
-    timing = merged_timings(out / "timing_results.csv", fresh, names)
+    timing = merged_timings(out / TIMING_CSV, fresh, names)
     images, accuracy = accuracy_tables(names, dataset, out, args.threshold)
     provenance = {"provenance": manifest["provenance"], "dataset": dataset.describe()}
-    write_csv(out / "benchmark_results.csv", images)
-    write_csv(out / "accuracy.csv", [{**row, **provenance} for row in accuracy])
-    write_csv(out / "timing_results.csv", timing)
-    write_text(out / "run.json", json.dumps({**vars(args), **provenance, "models": names,
+    write_csv(out / IMAGES_CSV, images)
+    write_csv(out / ACCURACY_CSV, [{**row, **provenance} for row in accuracy])
+    write_csv(out / TIMING_CSV, timing)
+    write_text(out / RUN_JSON, json.dumps({**vars(args), **provenance, "models": names,
                                              "cache_info": CACHE_INFO}, indent=1) + "\n")
     print(pd.DataFrame(accuracy)[["model", "precision", "recall", "f1", "ap50", "wider_easy", "wider_medium",
                                   "wider_hard", "agreement_ap50"]].to_string(index=False))
-    inference = pd.DataFrame(timing).query("phase == 'inference_fixed_input'")
+    inference = pd.DataFrame(timing).query(f"phase == '{LATENCY_PHASE}'")
     print(inference[["model", "median_ms", "p90_ms", "images_per_s"]].to_string(index=False))
     print(f"results in {out}/ ({manifest['provenance']}; {dataset.describe()})")
 

@@ -15,15 +15,19 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from facecompress.baseline import load_baseline
 from facecompress.cli import add_dataset_args, add_source_args, setup_logging
-from facecompress.dataset import open_dataset
-from facecompress.errors import InputError, exit_on_input_error
-from facecompress.manifest import MANIFEST, current_manifest, write_manifest
-from facecompress.quantization import KEEP_FLOAT
-from facecompress.table import format_table
-from facecompress.builder import SUMMARY_COLUMNS, Builder, load_inputs, manifest_header, summary_rows
-from facecompress.variants import Settings, plan, reusable, select
+from facecompress.compress.builder import SUMMARY_COLUMNS, Builder, load_inputs, manifest_header, summary_rows
+from facecompress.compress.manifest import current_manifest, write_manifest
+from facecompress.compress.variants import Settings, plan, reusable, select
+from facecompress.core.artifacts import MANIFEST
+from facecompress.core.errors import InputError, exit_on_input_error
+from facecompress.core.tables import format_table
+from facecompress.data.dataset import open_dataset
+from facecompress.detectors.rfdetr import KEEP_FLOAT
+from facecompress.detectors.rfdetr.family import RFDETRFamily
+from facecompress.detectors.rfdetr.loading import load_baseline
+from facecompress.detectors.rfdetr.models import EXPORT_PARAMS, TorchModels, file_stem
+from facecompress.detectors.rfdetr.models import manifest_header as rfdetr_facts
 
 DEFAULTS = Settings()
 
@@ -82,16 +86,20 @@ def main(argv=None) -> None:
     command = shlex.join(["python", "inference.py", *(sys.argv[1:] if argv is None else argv)])
     baseline = load_baseline(args.checkpoint, args.weights, args.variant, args.resolution, args.num_classes, args.seed)
     dataset = open_dataset(args.images, args.split, args.limit)
-    calibration, parity = load_inputs(dataset, baseline.resolution, args.calibration_images, args.parity_images,
+    family = RFDETRFamily(baseline.resolution, baseline.variant)
+    calibration, parity = load_inputs(dataset, family, args.calibration_images, args.parity_images,
                                       args.skip_unreadable)
     settings = settings_from(args)
-    specs = plan(baseline.variant, settings, len(calibration))
+    specs = plan(file_stem(baseline), settings, len(calibration), EXPORT_PARAMS)
     todo = select(specs, args.only)
     out = Path(args.out)
-    header = manifest_header(baseline, dataset.describe(), [n for n, _ in calibration], [n for n, _ in parity])
+    header = manifest_header(rfdetr_facts(baseline), dataset.describe(), [n for n, _ in calibration],
+                             [n for n, _ in parity])
     manifest = current_manifest(out / MANIFEST, header)
 
-    builder = Builder(baseline, out, specs, [x for _, x in parity], [x for _, x in calibration], settings, command)
+    calibration_inputs = [x for _, x in calibration]
+    models = TorchModels(baseline, calibration_inputs, [x for _, x in parity])
+    builder = Builder(models, header, out, specs, calibration_inputs, settings, command)
     status = {}
     try:
         for spec in tqdm(todo, desc="variants", unit="variant"):

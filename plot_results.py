@@ -12,13 +12,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from facecompress.analysis import (METRICS, comparison_table, curve_mismatches, load_results, pareto_front,
-                                   pr_curves, styles_for)
 from facecompress.cli import add_results_args, setup_logging
-from facecompress.dataset import DEFAULT_SPLIT
-from facecompress.errors import exit_on_input_error
-from facecompress.plotting import latency_figure, pr_figure, save_figure, size_f1_figure, trade_off_figure
-from facecompress.wider import read_mat_ground_truth
+from facecompress.core.errors import exit_on_input_error
+from facecompress.data.dataset import DEFAULT_SPLIT
+from facecompress.data.wider import read_mat_ground_truth
+from facecompress.report.curves import curve_mismatches, pr_curves
+from facecompress.report.findings import pareto_front
+from facecompress.report.plots import latency_figure, pr_figure, save_figure, size_f1_figure, trade_off_figure
+from facecompress.report.results import METRICS, comparison_table, load_results, styles_for
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -22,19 +22,19 @@ from pathlib import Path
 
 import torch
 
-from facecompress import atomic
-from facecompress.baseline import describe_source, inference_module, load_detector
+from facecompress.core import atomic
+from facecompress.detectors.rfdetr.loading import describe_source, inference_module, load_detector
 from facecompress.cli import add_dataset_args, add_source_args, setup_logging
-from facecompress.coco import Filters
-from facecompress.dataset import Dataset, open_dataset
-from facecompress.download import DEFAULT_TRAIN_IMAGES
-from facecompress.errors import InputError, exit_on_input_error
-from facecompress.finetune import RECOMMENDED_RESOLUTION, TrainSettings, convert, publish, train, training_record
-from facecompress.pruning import prune_unstructured, target_sparsity
-from facecompress.recovery import recover, save_checkpoint
-from facecompress.sample import generate
-from facecompress.validation import accuracy_of
-from facecompress.wider import read_bbx
+from facecompress.train.coco import Filters
+from facecompress.data.dataset import Dataset, open_dataset
+from facecompress.data.download import DEFAULT_TRAIN_IMAGES
+from facecompress.core.errors import InputError, exit_on_input_error
+from facecompress.train.finetune import RECOMMENDED_RESOLUTION, TrainSettings, convert, publish, train, training_record
+from facecompress.detectors.rfdetr.pruning import prune_unstructured, target_sparsity
+from facecompress.train.recovery import recover, save_checkpoint
+from facecompress.data.sample import generate
+from facecompress.train.validation import accuracy_of
+from facecompress.data.wider import read_bbx
 
 log = logging.getLogger("train")
 
@@ -49,7 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     data = parser.add_argument_group("data (validation: --images/--split)")
     add_dataset_args(data)
     data.add_argument("--train-images", default=str(DEFAULT_TRAIN_IMAGES),
-                      help="WIDER train images, fetched by `python -m facecompress.download --train` "
+                      help="WIDER train images, fetched by `python -m facecompress.data.download --train` "
                            "(default: %(default)s)")
     data.add_argument("--train-annotations", default=str(TRAIN_ANNOTATIONS),
                       help="WIDER train bbx file (default: %(default)s)")
@@ -97,7 +97,7 @@ def training_data(args: argparse.Namespace, val: Dataset) -> tuple[dict, str]:
         images = Path(args.train_images)
         if not images.is_dir():
             raise InputError(f"{images}: WIDER train images not found; fetch them with "
-                             "`python -m facecompress.download --train` (online), or pass --sample for a demo run")
+                             "`python -m facecompress.data.download --train` (online), or pass --sample for a demo run")
         train_annotations = read_bbx(args.train_annotations)
         label = f"WIDER FACE train ({len(train_annotations)} images)"
     return {"train": (train_annotations, images), "val": (list(val.present), val.images_dir)}, label

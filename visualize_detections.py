@@ -12,13 +12,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from facecompress.analysis import evaluated_images, load_results, styles_for
 from facecompress.cli import add_dataset_args, add_results_args, setup_logging
-from facecompress.dataset import open_dataset, read_image
-from facecompress.errors import exit_on_input_error
-from facecompress.plotting import save_figure
-from facecompress.visualization import (comparison_figure, images_to_draw, prediction_dirs, read_image_predictions,
-                                        select)
+from facecompress.core.errors import exit_on_input_error
+from facecompress.data.dataset import open_dataset, read_image
+from facecompress.report.curves import evaluated_images
+from facecompress.report.plots import save_figure
+from facecompress.report.results import load_results, styles_for
+from facecompress.report.visualization import (comparison_figure, images_to_draw, prediction_dirs,
+                                               read_image_predictions, select)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

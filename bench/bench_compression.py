@@ -18,12 +18,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from facecompress.errors import InputError, exit_on_input_error  # noqa: E402
-from facecompress.manifest import MANIFEST, read_manifest  # noqa: E402
-from facecompress.runtime import make_session  # noqa: E402
-from facecompress.table import format_table  # noqa: E402
-from facecompress.targets import bench_rows, target_checks  # noqa: E402
-from facecompress.timing import time_interleaved  # noqa: E402
+from facecompress.core.errors import InputError, exit_on_input_error  # noqa: E402
+from facecompress.core.artifacts import MANIFEST, read_manifest  # noqa: E402
+from facecompress.run.sessions import make_session  # noqa: E402
+from facecompress.core.tables import format_table  # noqa: E402
+from facecompress.compress.targets import bench_rows, target_checks  # noqa: E402
+from facecompress.run.timing import time_interleaved  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

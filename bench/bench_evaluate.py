@@ -20,10 +20,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from facecompress.errors import exit_on_input_error  # noqa: E402
-from facecompress.predictions import prediction_path, read_prediction_dir, write_prediction_file  # noqa: E402
-from facecompress.wider import MatImage, read_mat_ground_truth  # noqa: E402
-from facecompress.wider_eval import evaluate  # noqa: E402
+from facecompress.core.errors import exit_on_input_error  # noqa: E402
+from facecompress.evaluation.submission import prediction_path, read_prediction_dir, write_prediction_file  # noqa: E402
+from facecompress.data.wider import MatImage, read_mat_ground_truth  # noqa: E402
+from facecompress.evaluation.official import evaluate  # noqa: E402
 
 DEFAULT_GT = Path(__file__).resolve().parents[2] / "shared" / "wider_real" / "ground_truth"
 TARGET_S = 2.0

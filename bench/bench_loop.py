@@ -19,12 +19,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from facecompress.benchmarking import fixed_input_timings, run_images, warm_up  # noqa: E402
+from facecompress.run.loop import fixed_input_timings, run_images, warm_up  # noqa: E402
 from facecompress.cli import add_dataset_args  # noqa: E402
-from facecompress.dataset import open_dataset  # noqa: E402
-from facecompress.errors import InputError, exit_on_input_error  # noqa: E402
-from facecompress.manifest import MANIFEST, read_manifest  # noqa: E402
-from facecompress.runtime import OnnxDetector  # noqa: E402
+from facecompress.data.dataset import open_dataset  # noqa: E402
+from facecompress.core.errors import InputError, exit_on_input_error  # noqa: E402
+from facecompress.core.artifacts import MANIFEST, read_manifest  # noqa: E402
+from facecompress.detectors import family_for  # noqa: E402
+from facecompress.run.sessions import OnnxRunner  # noqa: E402
 
 TARGET = 0.9
 
@@ -40,17 +41,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def loop_rate(detector: OnnxDetector, dataset, passes: int) -> float:
+def loop_rate(runner: OnnxRunner, family, dataset, passes: int) -> float:
     """Images per second of the full image loop over the images `passes` times, predictions to a scratch folder."""
     with tempfile.TemporaryDirectory() as scratch:
         start = time.perf_counter()
-        timings = run_images(detector, dataset, list(dataset.present) * passes, Path(scratch), "loop")
+        timings = run_images(runner, family, dataset, list(dataset.present) * passes, Path(scratch), "loop")
         return len(timings.inference) / (time.perf_counter() - start)
 
 
-def bare_rate(detector: OnnxDetector, dataset, runs: int) -> float:
+def bare_rate(runner: OnnxRunner, family, dataset, runs: int) -> float:
     """Images per second of `session.run` alone on one fixed preprocessed input."""
-    milliseconds = fixed_input_timings(detector, dataset, 1, runs)
+    milliseconds = fixed_input_timings(runner, family, dataset, 1, runs)
     return 1000 * len(milliseconds) / sum(milliseconds)
 
 
@@ -62,15 +63,15 @@ def main(argv: list[str] | None = None) -> None:
         raise InputError(f"{Path(args.models) / MANIFEST}: no '{args.variant}' variant; run `python inference.py` first")
     dataset = open_dataset(args.images, args.split, args.limit)
     path = Path(args.models) / manifest["variants"][args.variant]["file"]
-    detector = OnnxDetector(path, manifest["resolution"], args.threads)
-    warm_up(detector, 3)
+    runner, family = OnnxRunner(path, args.threads), family_for(manifest)
+    warm_up(runner, family, 3)
     loop, bare = [], []
     for round_index in range(args.rounds):
         for kind in ("loop", "bare") if round_index % 2 == 0 else ("bare", "loop"):  # neither always goes first
             if kind == "loop":
-                loop.append(loop_rate(detector, dataset, args.passes))
+                loop.append(loop_rate(runner, family, dataset, args.passes))
             else:
-                bare.append(bare_rate(detector, dataset, len(dataset.present) * args.passes))
+                bare.append(bare_rate(runner, family, dataset, len(dataset.present) * args.passes))
     ratios = [a / b for a, b in zip(loop, bare)]
     print(f"{args.variant} ({manifest['provenance']}; {dataset.describe()}), {args.rounds} paired rounds:")
     print(f"  bare session.run: median {statistics.median(bare):.2f} img/s ({', '.join(f'{r:.2f}' for r in bare)})")

@@ -21,10 +21,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from facecompress.baseline import load_detector  # noqa: E402
-from facecompress.coco import Filters, write_split  # noqa: E402
-from facecompress.recovery import recover  # noqa: E402
-from facecompress.sample import generate  # noqa: E402
+from facecompress.detectors.rfdetr.loading import load_detector  # noqa: E402
+from facecompress.train.coco import Filters, write_split  # noqa: E402
+from facecompress.train.recovery import recover  # noqa: E402
+from facecompress.data.sample import generate  # noqa: E402
 
 WIDER_TRAIN_IMAGES = 12880
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from .baseline import VARIANTS
-from .dataset import DEFAULT_IMAGES, DEFAULT_SPLIT
+from .detectors.rfdetr import VARIANTS
+from .data.dataset import DEFAULT_IMAGES, DEFAULT_SPLIT
 
 
 def add_dataset_args(parser: argparse.ArgumentParser) -> None:

@@ -24,7 +24,7 @@ def wider_real() -> Path:
 @pytest.fixture(scope="session")
 def sample_dataset(tmp_path_factory) -> tuple[Path, Path]:
     """(images, split) folders holding the embedded generated sample, made once per test session."""
-    from facecompress.sample import generate
+    from facecompress.data.sample import generate
 
     root = tmp_path_factory.mktemp("sample")
     images, split = root / "WIDER_val" / "images", root / "wider_face_split"

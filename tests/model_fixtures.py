@@ -12,7 +12,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from facecompress.baseline import Baseline, load_baseline
+from facecompress.detectors.rfdetr.loading import Baseline, load_baseline
 
 RESOLUTION = 128
 

@@ -1,4 +1,4 @@
-"""analyze_results.py and facecompress.analysis: the table against the CSVs, findings, budget edge cases, inputs."""
+"""analyze_results.py and facecompress.report.results: the table against the CSVs, findings, budget edge cases, inputs."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ import pandas as pd
 import pytest
 
 import analyze_results
-from facecompress.analysis import (HEADERS, budget_lines, comparison_table, load_results, pareto_front, pick,
-                                   recommend)
-from facecompress.dataset import open_dataset
-from facecompress.predictions import prediction_path, write_prediction_file
-from facecompress.scoring import accuracy_row, image_rows
-from facecompress.wider import read_mat_ground_truth
+from facecompress.report.findings import pareto_front, pick, recommend
+from facecompress.report.results import comparison_table, load_results
+from facecompress.report.text import HEADERS, budget_lines
+from facecompress.data.dataset import open_dataset
+from facecompress.evaluation.submission import prediction_path, write_prediction_file
+from facecompress.evaluation.accuracy import accuracy_row, image_rows
+from facecompress.data.wider import read_mat_ground_truth
 
 THRESHOLD = 0.5
 # model -> (share of faces found, false positives per image, seed); original_pytorch repeats the original

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from facecompress.atomic import atomic_path, write_csv, write_text
+from facecompress.core.atomic import atomic_path, write_csv, write_text
 
 
 def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):

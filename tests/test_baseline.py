@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from facecompress.baseline import (_construct, check_resolution, checkpoint_variant, decoder_layers, describe_source,
+from facecompress.detectors.rfdetr.loading import (_construct, check_resolution, checkpoint_variant, decoder_layers, describe_source,
                                    load_baseline, read_checkpoint, resolve_variant)
-from facecompress.errors import InputError
+from facecompress.core.errors import InputError
 from model_fixtures import RESOLUTION, small_baseline
 
 

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 import benchmark
-from facecompress.dataset import open_dataset
-from facecompress.predictions import prediction_path, read_prediction_dir
-from facecompress.scoring import agreement_confidence
+from facecompress.data.dataset import open_dataset
+from facecompress.evaluation.submission import prediction_path, read_prediction_dir
+from facecompress.evaluation.accuracy import agreement_confidence
 
 MODELS = ["original_pytorch", "original", "quantized"]
 

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from facecompress.coco import ANNOTATIONS, Filters, coco_dataset, face_verdicts, write_split
-from facecompress.dataset import open_dataset
-from facecompress.wider import ImageAnnotation, read_bbx
+from facecompress.train.coco import ANNOTATIONS, Filters, coco_dataset, face_verdicts, write_split
+from facecompress.data.dataset import open_dataset
+from facecompress.data.wider import ImageAnnotation, read_bbx
 
 HUGE = (10**6, 10**6)  # an image size that clips nothing
 

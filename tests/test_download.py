@@ -10,11 +10,11 @@ import zipfile
 
 import pytest
 
-from facecompress import download
-from facecompress.errors import InputError
-from facecompress.sample import generate
-from facecompress.dataset import SAMPLE_MARKER
-from facecompress.wider import BBX_FILE
+from facecompress.data import download
+from facecompress.core.errors import InputError
+from facecompress.data.sample import generate
+from facecompress.data.dataset import SAMPLE_MARKER
+from facecompress.data.wider import BBX_FILE
 
 BBX = "0--Parade/0_Parade_x_1.jpg\n1\n1 2 3 4 0 0 0 0 0 0 \n"
 

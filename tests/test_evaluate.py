@@ -8,11 +8,11 @@ import logging
 import numpy as np
 import pytest
 
-from facecompress import evaluate as cli
-from facecompress.errors import InputError
-from facecompress.predictions import prediction_path, write_prediction_file
-from facecompress.wider import SETTINGS, MatImage, read_bbx, read_mat_ground_truth
-from facecompress.wider_eval import THRESHOLDS, evaluate, match_faces, voc_ap
+from facecompress.evaluation import __main__ as cli
+from facecompress.core.errors import InputError
+from facecompress.evaluation.submission import prediction_path, write_prediction_file
+from facecompress.data.wider import SETTINGS, MatImage, read_bbx, read_mat_ground_truth
+from facecompress.evaluation.official import THRESHOLDS, evaluate, match_faces, voc_ap
 
 FAR = [500.0, 500.0, 10.0, 10.0]  # a box that overlaps no face
 
@@ -161,7 +161,7 @@ def test_voc_ap_skips_or_propagates_nan():
 
 
 def test_restrict_to_reports_itself(caplog):
-    caplog.set_level(logging.INFO, logger="facecompress.wider_eval")
+    caplog.set_level(logging.INFO, logger="facecompress.evaluation.official")
     images = [image("a", [FACE]), image("b", [FACE])]
     predictions = {"0--Test/a.jpg": dets([*FACE, 0.9], [*FAR, 0.1])}
     result = evaluate(predictions, images, restrict_to=["0--Test/a.jpg"])

@@ -2,7 +2,7 @@
 
 The transcriptions below follow the original loops statement by statement, with MATLAB's types done by
 hand on Python scalars (int32: round half away from zero, saturation; single: numpy float32), and are
-compared with facecompress.wider_eval on random crowded images built to hit the awkward cases: boxes on
+compared with facecompress.evaluation.official on random crowded images built to hit the awkward cases: boxes on
 half pixels, overlapping faces, duplicates, tied scores, scores outside [0, 1], empty images.
 """
 
@@ -13,8 +13,8 @@ import math
 import numpy as np
 import pytest
 
-from facecompress.wider import SETTINGS, MatImage, read_mat_ground_truth
-from facecompress.wider_eval import THRESHOLDS, evaluate
+from facecompress.data.wider import SETTINGS, MatImage, read_mat_ground_truth
+from facecompress.evaluation.official import THRESHOLDS, evaluate
 
 I32_MIN, I32_MAX = -2 ** 31, 2 ** 31 - 1
 

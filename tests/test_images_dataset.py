@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facecompress.dataset import iter_images, open_dataset
-from facecompress.errors import InputError
-from facecompress.images import load_rgb
-from facecompress.wider import BBX_FILE
+from facecompress.data.dataset import iter_images, open_dataset
+from facecompress.core.errors import InputError
+from facecompress.data.images import load_rgb
+from facecompress.data.wider import BBX_FILE
 
 
 def _save(path, image, **kwargs):

@@ -11,9 +11,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import inference  # noqa: E402
-from facecompress import builder  # noqa: E402
-from facecompress.atomic import atomic_path  # noqa: E402
-from facecompress.manifest import sha256_file  # noqa: E402
+from facecompress.compress import builder  # noqa: E402
+from facecompress.core.atomic import atomic_path  # noqa: E402
+from facecompress.core.checksums import sha256_file  # noqa: E402
 
 FP32_TOLERANCE = 1e-4
 ENTRY_KEYS = {"name", "file", "files", "method", "params", "parent", "torch_model", "source", "provenance",
@@ -145,7 +145,7 @@ def test_bench_script_prints_the_three_targets(run, capsys):
 
 
 def test_target_checks_read_sizes_from_the_manifest():
-    from facecompress.targets import target_checks
+    from facecompress.compress.targets import target_checks
 
     variants_ = {"original": {"bytes": 1000}, "quantized": {"bytes": 250}, "structured_50_int8": {"bytes": 170}}
     rows = target_checks(variants_, {"original": [0.2, 0.2], "structured_50_int8": [0.1, 0.1]})

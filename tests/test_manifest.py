@@ -9,9 +9,11 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from facecompress.errors import InputError
-from facecompress.manifest import (compressed_bytes, current_manifest, file_facts, file_name, intact, new_manifest,
-                                   read_manifest, sha256_file, variant_name, write_manifest)
+from facecompress.compress.manifest import (compressed_bytes, current_manifest, file_facts, file_name, intact,
+                                            new_manifest, variant_name, write_manifest)
+from facecompress.core.artifacts import read_manifest
+from facecompress.core.checksums import sha256_file
+from facecompress.core.errors import InputError
 from model_fixtures import tiny_graph
 
 
@@ -27,7 +29,7 @@ from model_fixtures import tiny_graph
 ])
 def test_names_come_from_one_place(prune, structured, precision, name, file):
     assert variant_name(prune, structured, precision) == name
-    assert file_name("nano", prune, structured, precision) == file
+    assert file_name("rfdetr-nano", prune, structured, precision) == file
 
 
 def _save(path, table, external=False):

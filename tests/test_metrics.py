@@ -9,9 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from facecompress.metrics import (FP, IGNORED, TP, Counts, agreement, average_precision, dataset_metrics,
+from facecompress.evaluation.metrics import (FP, IGNORED, TP, Counts, agreement, average_precision, dataset_metrics,
                                   image_metrics, iou_matrix, match_detections, pooled_average_precision)
-from facecompress.wider import ImageAnnotation, read_bbx
+from facecompress.data.wider import ImageAnnotation, read_bbx
 
 FACE, FACE2, FAR = [10, 10, 20, 20], [100, 100, 20, 20], [500, 500, 10, 10]
 

@@ -1,4 +1,4 @@
-"""plot_results.py, facecompress.plotting and the shared styles: files, pixel sizes, colours, PR curves."""
+"""plot_results.py, facecompress.report.plots and the shared styles: files, pixel sizes, colours, PR curves."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import pytest
 from PIL import Image
 
 import plot_results
-from facecompress.analysis import comparison_table, curve_mismatches, load_results, pr_curves
-from facecompress.plotting import DPI, PR_INCHES, SINGLE_INCHES, TRADE_OFF_INCHES, sized
-from facecompress.styles import PALETTE, model_styles
-from facecompress.wider import read_mat_ground_truth
+from facecompress.report.curves import curve_mismatches, pr_curves
+from facecompress.report.results import comparison_table, load_results
+from facecompress.report.plots import DPI, PR_INCHES, SINGLE_INCHES, TRADE_OFF_INCHES, sized
+from facecompress.report.styles import PALETTE, model_styles
+from facecompress.data.wider import read_mat_ground_truth
 from test_analysis import write_results
 
 PLOTS = {"trade_off_analysis.png": TRADE_OFF_INCHES, "size_vs_f1.png": SINGLE_INCHES,

@@ -7,8 +7,8 @@ import logging
 import numpy as np
 import pytest
 
-from facecompress.errors import InputError
-from facecompress.predictions import (parse_matlab, parse_port, prediction_path, read_prediction_dir,
+from facecompress.core.errors import InputError
+from facecompress.evaluation.submission import (parse_matlab, parse_port, prediction_path, read_prediction_dir,
                                       write_prediction_file)
 
 NAME = "0--Parade/0_Parade_marchingband_1_465.jpg"

@@ -8,9 +8,9 @@ import torch
 import torchvision.transforms.functional as tvf
 from PIL import Image
 
-from facecompress.dataset import iter_images, open_dataset
-from facecompress.images import load_rgb
-from facecompress.preprocessing import IMAGENET_MEAN, IMAGENET_STD, bilinear_taps, preprocess
+from facecompress.data.dataset import iter_images, open_dataset
+from facecompress.data.images import load_rgb
+from facecompress.detectors.rfdetr.preprocessing import IMAGENET_MEAN, IMAGENET_STD, bilinear_taps, preprocess
 
 
 def torchvision_input(image: Image.Image, resolution: int) -> np.ndarray:

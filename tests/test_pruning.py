@@ -8,12 +8,12 @@ import pytest
 import torch
 from onnx import numpy_helper
 
-from facecompress.model_stats import count_flops, count_parameters
-from facecompress.onnx_export import export_onnx
-from facecompress.parity import compare, torch_outputs
-from facecompress.pruning import (block_widths, lowest, prunable_weights, prune_structured, prune_unstructured,
+from facecompress.detectors.rfdetr.stats import count_flops, count_parameters
+from facecompress.detectors.rfdetr.export import export_onnx
+from facecompress.detectors.rfdetr.parity import compare, torch_outputs
+from facecompress.detectors.rfdetr.pruning import (block_widths, lowest, prunable_weights, prune_structured, prune_unstructured,
                                   removed, structured_importance, target_sparsity)
-from facecompress.runtime import make_session, run_onnx
+from facecompress.run.sessions import make_session, run_onnx
 from model_fixtures import RESOLUTION, random_inputs, small_baseline
 
 FP32_TOLERANCE = 1e-4  # export and ONNX Runtime reorder float sums; 1e-6 is typical, 1e-4 leaves margin

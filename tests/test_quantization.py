@@ -7,10 +7,11 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from facecompress import quantization as q
-from facecompress.onnx_export import export_onnx
-from facecompress.parity import compare
-from facecompress.runtime import make_session, run_onnx
+from facecompress.compress import quantization as q
+from facecompress.detectors.rfdetr import KEEP_FLOAT
+from facecompress.detectors.rfdetr.export import export_onnx
+from facecompress.detectors.rfdetr.parity import compare
+from facecompress.run.sessions import make_session, run_onnx
 from model_fixtures import RESOLUTION, random_inputs, small_baseline, tiny_graph
 
 
@@ -52,14 +53,14 @@ def test_dynamic_keep_float_leaves_the_named_products_float(exported, tmp_path):
 def test_static_qdq_keeps_attention_softmax_and_heads_float(exported, tmp_path):
     fp32, pre, reference = exported
     out = tmp_path / "qdq.onnx"
-    q.quantize_static_qdq(pre, out, random_inputs(2, seed=3))
+    q.quantize_static_qdq(pre, out, random_inputs(2, seed=3), keep_float=KEEP_FLOAT)
     assert out.stat().st_size <= 0.30 * fp32.stat().st_size
     model = onnx.load(str(out))
     producers = {o: n.op_type for n in model.graph.node for o in n.output}
     for node in model.graph.node:
         if node.op_type in ("Softmax", "LayerNormalization", "GridSample"):
             assert producers.get(node.input[0]) != "DequantizeLinear", node.name
-        if any(k in node.name for k in q.KEEP_FLOAT) and node.op_type in q.QUANT_OPS:
+        if any(k in node.name for k in KEEP_FLOAT) and node.op_type in q.QUANT_OPS:
             assert all(producers.get(i) != "DequantizeLinear" for i in node.input[:2]), node.name
     outputs = run_onnx(make_session(out), random_inputs(2))
     assert compare(reference, outputs)["mean_abs_logits"] < 1.0

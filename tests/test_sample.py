@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facecompress import sample
-from facecompress.dataset import SAMPLE_MARKER, open_dataset
-from facecompress.wider import BBX_FILE, SETTINGS, compare_txt_and_mat, read_bbx, read_mat_ground_truth
+from facecompress.data import sample
+from facecompress.data.dataset import SAMPLE_MARKER, open_dataset
+from facecompress.data.wider import BBX_FILE, SETTINGS, compare_txt_and_mat, read_bbx, read_mat_ground_truth
 
 
 def _tree(root):

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from facecompress.timing import prefetch, summarize, time_calls
+from facecompress.run.timing import prefetch, summarize, time_calls
 
 
 def test_summarize_by_hand():

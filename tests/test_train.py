@@ -10,12 +10,13 @@ import pytest
 import torch
 
 import train
-from facecompress.baseline import load_baseline, load_detector
-from facecompress.dataset import iter_images, open_dataset
-from facecompress.preprocessing import preprocess
-from facecompress.pruning import prunable_weights, prune_unstructured, target_sparsity
-from facecompress.recovery import attach_masks, make_permanent
-from facecompress.runtime import TorchDetector, decode
+from facecompress.detectors.rfdetr.loading import load_baseline, load_detector
+from facecompress.data.dataset import iter_images, open_dataset
+from facecompress.detectors.rfdetr.preprocessing import preprocess
+from facecompress.detectors.rfdetr.pruning import prunable_weights, prune_unstructured, target_sparsity
+from facecompress.train.recovery import attach_masks, make_permanent
+from facecompress.detectors.rfdetr.decoding import decode
+from facecompress.detectors.rfdetr.reference import TorchRunner
 
 RESOLUTION = 64
 
@@ -32,7 +33,7 @@ def detects(checkpoint, sample_dataset) -> None:
     baseline = load_baseline(checkpoint=checkpoint)
     assert (baseline.resolution, baseline.num_classes, baseline.source["kind"]) == (RESOLUTION, 1, "checkpoint")
     _, image = next(iter_images(open_dataset(*sample_dataset, limit=1)))
-    boxes, logits = TorchDetector(baseline.net, RESOLUTION).run(preprocess(image, RESOLUTION))
+    boxes, logits = TorchRunner(baseline.net, RESOLUTION).run(preprocess(image, RESOLUTION))
     found = decode(boxes[0], logits[0], image.size)
     assert len(found) > 0 and np.isfinite(found.xyxy).all() and np.isfinite(found.confidence).all()
 
@@ -103,4 +104,4 @@ def test_missing_training_images_is_one_clear_error(sample_dataset, tmp_path, ca
     with pytest.raises(SystemExit):
         train.main(["--untrained", "--images", str(sample_dataset[0]), "--split", str(sample_dataset[1]),
                     "--train-images", str(tmp_path / "nowhere"), "--resolution", str(RESOLUTION)])
-    assert "facecompress.download --train" in capsys.readouterr().err
+    assert "facecompress.data.download --train" in capsys.readouterr().err

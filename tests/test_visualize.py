@@ -1,4 +1,4 @@
-"""visualize_detections.py and facecompress.visualization: reproducible picks, counts, colours, sizes, errors."""
+"""visualize_detections.py and facecompress.report.visualization: reproducible picks, counts, colours, sizes, errors."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ import pytest
 from PIL import Image
 
 import visualize_detections
-from facecompress.dataset import open_dataset
-from facecompress.plotting import DPI
-from facecompress.styles import GROUND_TRUTH, model_styles
-from facecompress.errors import InputError
-from facecompress.visualization import (LEGEND_INCHES, PANEL_INCHES, choose_images, draw_detections, draw_truth,
-                                        figure_inches, images_to_draw, panel_title, read_image_predictions)
+from facecompress.data.dataset import open_dataset
+from facecompress.report.plots import DPI
+from facecompress.report.styles import GROUND_TRUTH, model_styles
+from facecompress.core.errors import InputError
+from facecompress.report.visualization import (LEGEND_INCHES, PANEL_INCHES, choose_images, draw_detections,
+                                               draw_truth, figure_inches, images_to_draw, panel_title,
+                                               read_image_predictions)
 from test_analysis import DETECTORS, THRESHOLD, write_results
 
 

@@ -7,8 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
-from facecompress.errors import InputError
-from facecompress.wider import (BBX_FILE, SETTINGS, compare_txt_and_mat, read_bbx, read_mat_ground_truth)
+from facecompress.core.errors import InputError
+from facecompress.data.wider import (BBX_FILE, SETTINGS, compare_txt_and_mat, read_bbx, read_mat_ground_truth)
 
 ICE = "39--Ice_Skating/39_Ice_Skating_iceskiing_39_583.jpg"
 FACELESS = {"0--Parade/0_Parade_Parade_0_275.jpg", "37--Soccer/37_Soccer_soccer_ball_37_281.jpg",

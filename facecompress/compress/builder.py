@@ -1,0 +1,158 @@
+"""One run of the variant set: the images it uses, the manifest header, and the Builder that turns a recipe
+into a file in `models/` plus its manifest entry, caching what several variants share.
+
+The builder is generic: what is family-specific (making the FP32 file and the pruned ones, counting
+parameters and FLOPs, checking parity) comes from the family's model source, and the images from the
+family's own preprocessing.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import InputError
+from ..data.dataset import Dataset, iter_images
+from ..detectors.family import Family
+from ..run.sessions import make_session, run_onnx
+from . import quantization
+from .manifest import file_facts, versions
+from .variants import EXPORTS, Settings, Spec
+
+SPARSITY_NOTE = ("unstructured zeros are stored densely: file size and ONNX Runtime speed are unchanged; "
+                 "only compressed_bytes (zstd) shows the saving")
+FP16_NOTE = "half the bytes, but on a CPU ONNX Runtime runs FP16 slower than FP32 (Cast nodes, few FP16 kernels)"
+
+
+def manifest_header(family_facts: dict, dataset: str, calibration: list[str], parity: list[str]) -> dict:
+    """Run-wide facts of a manifest; when any differs from the file's, its entries are stale and dropped."""
+    return {**family_facts, "dataset": dataset, "calibration_images": calibration, "parity_images": parity}
+
+
+def split_inputs(inputs: list, calibration: int, parity: int) -> tuple[list, list]:
+    """The last `parity` inputs check parity; up to `calibration` of the others calibrate (all, if none is left)."""
+    if not inputs:
+        raise InputError("no readable image to calibrate on or to check parity with")
+    checking = inputs[-parity:]
+    calibrating = inputs[:-parity][:calibration] or inputs[:calibration]
+    return calibrating, checking
+
+
+def load_inputs(dataset: Dataset, family: Family, calibration: int, parity: int,
+                skip_unreadable: bool = False) -> tuple[list, list]:
+    """(name, input) pairs for calibration and for parity, decoding only the images those use."""
+    calibrating, checking = split_inputs(list(dataset.present), calibration, parity)
+    wanted = {a.name: a for a in calibrating + checking}
+    arrays = {a.name: family.preprocess(image)
+              for a, image in iter_images(replace(dataset, present=tuple(wanted.values())), skip_unreadable)}
+    pairs = tuple([(a.name, arrays[a.name]) for a in group if a.name in arrays] for group in (calibrating, checking))
+    if not all(pairs):
+        raise InputError("no readable image left to calibrate on or to check parity with")
+    return pairs
+
+
+class Builder:
+    """One run's shared state: the family's model source, images, output folder, and pre-processed files."""
+
+    def __init__(self, models, header: dict, out: Path, specs: list[Spec], calibration_inputs: list[np.ndarray],
+                 settings: Settings, command: str):
+        self.models, self.header, self.out = models, header, Path(out)
+        self.settings, self.command = settings, command
+        self.specs = {s.name: s for s in specs}
+        self.calibration_inputs = calibration_inputs
+        self._preprocessed: dict[str, Path] = {}
+        self._scratch = tempfile.TemporaryDirectory(prefix="facecompress-")
+
+    def close(self) -> None:
+        """Remove the scratch folder of pre-processed files."""
+        self._scratch.cleanup()
+
+    def _export_spec(self, name: str) -> Spec:
+        """The spec that exports model `name` (it carries the pruning parameters)."""
+        return next(s for s in self.specs.values() if s.torch_model == name and s.method in EXPORTS)
+
+    def _model(self, name: str) -> tuple[str, str, dict]:
+        """(name, method, params) that make model `name`, as the family's model source takes them."""
+        spec = self._export_spec(name)
+        return name, spec.method, spec.params
+
+    def preprocessed(self, name: str) -> Path:
+        """ONNX Runtime's pre-quantization pass over variant `name`'s file, done once per run."""
+        if name not in self._preprocessed:
+            path = Path(self._scratch.name) / f"{name}.pre.onnx"
+            quantization.preprocess(self.out / self.specs[name].file, path)
+            self._preprocessed[name] = path
+        return self._preprocessed[name]
+
+    def write(self, spec: Spec) -> None:
+        """Produce the spec's ONNX file in the output folder."""
+        path, s = self.out / spec.file, self.settings
+        if spec.method in EXPORTS:
+            self.models.export(*self._model(spec.torch_model), path)
+        elif spec.method == "dynamic-int8":
+            quantization.quantize_dynamic_int8(self.preprocessed(spec.parent), path, weight_type=s.weight_type,
+                                               reduce_range=s.reduce_range, keep_float=s.dynamic_keep_float,
+                                               fp16_tables=s.fp16_tables)
+        elif spec.method == "static-qdq-int8":
+            quantization.quantize_static_qdq(self.preprocessed(spec.parent), path, self.calibration_inputs,
+                                             per_channel=s.per_channel, activation_type=s.activation_type,
+                                             weight_type=s.weight_type, reduce_range=s.reduce_range,
+                                             keep_float=s.static_keep_float, fp16_tables=s.fp16_tables)
+        elif spec.method == "fp16":
+            quantization.convert_fp16(self.out / self.specs[spec.parent].file, path)
+        else:
+            raise ValueError(f"unknown method {spec.method}")
+
+    def entry(self, spec: Spec) -> dict:
+        """The manifest entry of a written variant: file facts, counts, parity and provenance."""
+        path = self.out / spec.file
+        model = self._model(spec.torch_model)
+        candidate = run_onnx(make_session(path), self.models.parity_inputs)
+        h = self.header
+        entry = {"name": spec.name, **file_facts(path, self.out), "method": spec.method, "params": spec.params,
+                 "parent": spec.parent, "torch_model": spec.torch_model, "source": h["source"],
+                 "provenance": h["provenance"], "model_variant": h["model_variant"], "resolution": h["resolution"],
+                 **self.models.stats(*model), "parity": self.models.parity(*model, candidate),
+                 "command": self.command, "versions": versions()}
+        if spec.method == "unstructured-l1":
+            entry["note"] = SPARSITY_NOTE
+        elif spec.method == "fp16":
+            entry["note"] = FP16_NOTE
+        return entry
+
+    def build(self, spec: Spec) -> dict:
+        """Write one variant and measure it; `seconds` covers both."""
+        start = time.perf_counter()
+        self.write(spec)
+        entry = self.entry(spec)
+        entry["seconds"] = round(time.perf_counter() - start, 1)
+        return entry
+
+
+SUMMARY_COLUMNS = ["variant", "MB", "% fp32", "zstd MB", "params M", "nonzero M", "sparsity %", "GFLOPs",
+                   "max|dbox|", "max|dlogit|", "top-k %", "s", ""]
+
+
+def summary_rows(variants: dict, status: dict[str, str]) -> list[dict]:
+    """One printable row per variant in `status` (built or reused), sizes also as % of the FP32 original.
+
+    `top-k %` is the share of the PyTorch model's top-100 detections the ONNX file also ranks top-100.
+    """
+    original = variants.get("original", {}).get("bytes")
+    rows = []
+    for name, how in status.items():
+        e = variants[name]
+        parity = e["parity"]
+        rows.append({"variant": name, "MB": f"{e['bytes'] / 1e6:.1f}",
+                     "% fp32": f"{100 * e['bytes'] / original:.1f}" if original else "",
+                     "zstd MB": f"{e['compressed_bytes'] / 1e6:.1f}", "params M": f"{e['parameters'] / 1e6:.2f}",
+                     "nonzero M": f"{e['nonzero'] / 1e6:.2f}", "sparsity %": f"{100 * e['sparsity']:.1f}",
+                     "GFLOPs": f"{e['flops'] / 1e9:.1f}", "max|dbox|": f"{parity['max_abs_boxes']:.2g}",
+                     "max|dlogit|": f"{parity['max_abs_logits']:.2g}",
+                     "top-k %": f"{100 * parity['top_k_overlap']:.0f}",
+                     "s": f"{e['seconds']:.0f}", "": how})
+    return rows

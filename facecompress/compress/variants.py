@@ -1,0 +1,130 @@
+"""The variants one run produces: what each is, what it is made from, and which of them a run visits.
+
+A `Spec` is a recipe: name, file, method, parameters, the PyTorch model it came from and the ONNX file it was
+converted from. `plan` lists the recipes of a variant set, parents first; `builder.Builder` carries them out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..core.errors import InputError, check_known
+from . import quantization
+from .manifest import file_name, intact, torch_name, variant_name
+
+EXPORTS = ("export-fp32", "unstructured-l1", "structured")  # methods that write a PyTorch model to ONNX
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the variant set (each has a command-line flag in inference.py)."""
+
+    prune: tuple[float, ...] = (0.01, 0.3, 0.4)
+    structured: tuple[float, ...] = (0.5, 0.75)
+    weight_type: str = "s8"
+    reduce_range: bool = True
+    dynamic_keep_float: tuple[str, ...] = ()
+    static_keep_float: tuple[str, ...] = ()
+    per_channel: bool = True
+    activation_type: str = "u8"
+    fp16_tables: bool = True
+    skip: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One variant's recipe; `params` go into the manifest verbatim, so they must be JSON values."""
+
+    name: str
+    file: str
+    method: str
+    params: dict = field(hash=False)
+    torch_model: str
+    parent: str | None = None
+
+
+def _dynamic_params(settings: Settings) -> dict:
+    """Parameters of every dynamic INT8 variant."""
+    return {"kernels": "U8S8" if settings.weight_type == "s8" else "U8U8", "reduce_range": settings.reduce_range,
+            "op_types": list(quantization.DYNAMIC_OPS), "conv": "weight-only INT8, float compute",
+            "keep_float": list(settings.dynamic_keep_float),
+            "fp16_tables": settings.fp16_tables, "pre_process": "onnxruntime quant_pre_process"}
+
+
+def _static_params(settings: Settings, calibration_images: int) -> dict:
+    """Parameters of every static QDQ variant."""
+    return {"format": "QDQ", "per_channel": settings.per_channel, "activations": settings.activation_type.upper(),
+            "weights": settings.weight_type.upper(), "reduce_range": settings.reduce_range,
+            "op_types": list(quantization.QUANT_OPS), "matmul_const_b_only": True,
+            "keep_float": list(settings.static_keep_float), "calibration": "minmax",
+            "calibration_images": calibration_images, "fp16_tables": settings.fp16_tables,
+            "pre_process": "onnxruntime quant_pre_process"}
+
+
+def _lineage(stem: str, settings: Settings, calibration_images: int, export_params: dict[str, dict],
+             prune: float | None = None, structured: float | None = None) -> list[Spec]:
+    """The FP32 file of one model followed by its INT8 (and, for the original, FP16) conversions.
+
+    `export_params` holds, per export method, the family's own facts about it (scope, opset, exporter).
+    """
+    base = torch_name(prune, structured)
+
+    def spec(precision: str, method: str, params: dict, parent: str | None = None) -> Spec:
+        return Spec(variant_name(prune, structured, precision), file_name(stem, prune, structured, precision),
+                    method, params, base, parent)
+
+    if prune is not None:
+        export = spec("fp32", "unstructured-l1", {"amount": prune, **export_params["unstructured-l1"]})
+    elif structured is not None:
+        export = spec("fp32", "structured", {"ratio": structured, **export_params["structured"],
+                                             "importance_images": calibration_images})
+    else:
+        export = spec("fp32", "export-fp32", export_params["export-fp32"])
+    lineage = [export, spec("int8", "dynamic-int8", _dynamic_params(settings), export.name)]
+    if prune is None:
+        lineage.append(spec("int8-static", "static-qdq-int8", _static_params(settings, calibration_images),
+                           export.name))
+    if prune is None and structured is None:
+        lineage.append(spec("fp16", "fp16", {"keep_io_types": True, "op_block_list": "onnxruntime default"},
+                           export.name))
+    return lineage
+
+
+def plan(stem: str, settings: Settings, calibration_images: int, export_params: dict[str, dict]) -> list[Spec]:
+    """Every variant of the set, each parent before its children, minus `settings.skip`."""
+    specs = _lineage(stem, settings, calibration_images, export_params)
+    for amount in settings.prune:
+        specs += _lineage(stem, settings, calibration_images, export_params, prune=amount)
+    for ratio in settings.structured:
+        specs += _lineage(stem, settings, calibration_images, export_params, structured=ratio)
+    kept = [s for s in specs if s.name not in settings.skip]
+    orphans = sorted(s.name for s in kept if s.parent in settings.skip)
+    if orphans:
+        raise InputError(f"--skip: {', '.join(orphans)} are converted from a skipped variant; skip them too")
+    return kept
+
+
+def with_ancestors(specs: list[Spec], names: list[str]) -> list[Spec]:
+    """The named specs plus every spec they are converted from, in plan order."""
+    by_name = {s.name: s for s in specs}
+    wanted: set[str] = set()
+    for name in names:
+        while name is not None and name not in wanted:
+            wanted.add(name)
+            name = by_name[name].parent
+    return [s for s in specs if s.name in wanted]
+
+
+def select(specs: list[Spec], only: list[str] | None) -> list[Spec]:
+    """The specs to visit: all, or the `only` ones with their parents; an unknown name is an input error."""
+    if not only:
+        return specs
+    check_known("--only", only, [s.name for s in specs], "in this run's set")
+    return with_ancestors(specs, only)
+
+
+def reusable(entry: dict | None, spec: Spec, root: Path) -> bool:
+    """True when a manifest entry was made by this very recipe and its files are still whole."""
+    return (entry is not None and entry.get("method") == spec.method and entry.get("params") == spec.params
+            and entry.get("parent") == spec.parent and intact(entry, root))

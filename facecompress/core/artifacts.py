@@ -1,0 +1,46 @@
+"""The folder contract between stages: what each writes under models/ and results/, and the special row names.
+
+Every stage reads the previous stage's artifacts by these names only, so that a stage re-run alone finds
+what the one before it wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .errors import InputError
+
+MANIFEST = "manifest.json"  # models/: the one list of variants later stages read
+SCHEMA = 1
+PREDICTIONS = "predictions"  # results/predictions/<model>/<event>/<stem>.txt, WIDER submission format
+CACHE_INFO = "MODEL.json"  # beside a model's predictions: what made them
+IMAGES_CSV, ACCURACY_CSV, TIMING_CSV, RUN_JSON = "benchmark_results.csv", "accuracy.csv", "timing_results.csv", "run.json"
+SUMMARY = "summary.md"
+
+REFERENCE = "original"  # the FP32 ONNX export every ratio and every agreement is taken against
+TORCH_ROW = "original_pytorch"  # benchmark.py's PyTorch reference row (no file of its own)
+
+LATENCY_PHASE = "inference_fixed_input"  # fixed preprocessed input after warm-up: the model alone
+LOOP_PHASES = ("preprocess", "inference", "postprocess")  # per image inside the image loop
+LOOP_PHASE = "image_loop"  # the whole loop's rate, decoding and writing included
+
+
+def predictions_dir(results: str | os.PathLike, model: str) -> Path:
+    """Where one model's cached prediction files live."""
+    return Path(results) / PREDICTIONS / model
+
+
+def read_manifest(path: str | os.PathLike) -> dict | None:
+    """The manifest at `path`, or None when there is none yet; without importing onnx, so reports stay light."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: not valid JSON ({err}); delete it or pass --force") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("variants"), dict):
+        raise InputError(f"{path}: not a facecompress manifest (no 'variants' table)")
+    return manifest

@@ -1,0 +1,90 @@
+"""What the comparison table says, computed from it and never written by hand.
+
+The most accurate, smallest and fastest variant, the Pareto sets (size vs accuracy, latency vs accuracy)
+and the smallest and fastest variant whose accuracy stays within a budget of the FP32 ONNX original's.
+Ties are broken by accuracy, then size, then latency, then table order, and reported as ties.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ..core.artifacts import REFERENCE
+
+AP_POINT = 0.01  # budgets are in AP points; 1 point = 0.01 AP
+TOLERANCE = 1e-9  # the CSVs round to 6 decimals: a drop of exactly the budget must count as within it
+
+
+@dataclass(frozen=True)
+class Pick:
+    """The best model on one criterion (None when no model has it), and the models equal to it there."""
+
+    model: str | None
+    ties: tuple[str, ...] = ()
+
+
+def pick(table: pd.DataFrame, by: str, metric: str) -> Pick:
+    """Lowest `by` (highest when it is the accuracy `metric`); ties broken by accuracy, size, latency, order."""
+    usable = table.dropna(subset=[by])
+    if usable.empty:
+        return Pick(None)
+    keys = list(dict.fromkeys([by, metric, "bytes", "median_ms"]))
+    ranked = usable.sort_values(keys, ascending=[k != metric for k in keys], kind="mergesort", na_position="last")
+    best = ranked.iloc[0]
+    return Pick(best["model"], tuple(ranked.loc[ranked[by] == best[by], "model"].iloc[1:]))
+
+
+def pareto_front(table: pd.DataFrame, cost: str, metric: str) -> list[str]:
+    """Models no other beats on both axes (cost no higher, accuracy no lower, one strictly), cheapest first."""
+    points = table.dropna(subset=[cost, metric])
+    c, a = points[cost].to_numpy()[:, None], points[metric].to_numpy()[:, None]
+    dominated = ((c.T <= c) & (a.T >= a) & ((c.T < c) | (a.T > a))).any(axis=1)
+    front = points[~dominated].sort_values([cost, metric], ascending=[True, False], kind="mergesort")
+    return front["model"].tolist()
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The smallest and the fastest compressed variant within `max_drop` AP points of the original."""
+
+    metric: str
+    max_drop: float  # AP points
+    floor: float  # the lowest accuracy within budget; NaN when the original has none
+    candidates: int  # compressed variants considered
+    within: tuple[str, ...]
+    smallest: Pick
+    fastest: Pick
+
+
+def recommend(table: pd.DataFrame, metric: str, max_drop: float) -> Recommendation:
+    """Apply the budget to the compressed variants (manifest entries other than the original)."""
+    reference = table.loc[table["model"] == REFERENCE, metric]
+    floor = float(reference.iloc[0]) - max_drop * AP_POINT if len(reference) else math.nan
+    candidates = table[table["in_manifest"] & (table["model"] != REFERENCE)]
+    within = candidates[candidates[metric] >= floor - TOLERANCE]  # NaN on either side compares False
+    return Recommendation(metric, max_drop, floor, len(candidates), tuple(within["model"]),
+                          pick(within, "bytes", metric), pick(within, "median_ms", metric))
+
+
+@dataclass(frozen=True)
+class Findings:
+    """What the table says, over the manifest's variants (the PyTorch reference row has no file)."""
+
+    metric: str
+    most_accurate: Pick
+    smallest: Pick
+    fastest: Pick
+    pareto_size: list[str]
+    pareto_latency: list[str]
+    recommendation: Recommendation
+
+
+def findings(table: pd.DataFrame, metric: str = "wider_hard", max_drop: float = 1.0) -> Findings:
+    """Most accurate, smallest, fastest, both Pareto sets and the recommendation."""
+    variants = table[table["in_manifest"]]
+    return Findings(metric, pick(variants, metric, metric), pick(variants, "bytes", metric),
+                    pick(variants, "median_ms", metric), pareto_front(variants, "bytes", metric),
+                    pareto_front(variants, "median_ms", metric), recommend(table, metric, max_drop))

@@ -1,0 +1,172 @@
+"""The comparison of every variant, read from models/manifest.json and results/ alone: no model is run.
+
+One row per model joins the manifest's file facts (bytes, parameters, FLOPs), the benchmark's latency on a
+fixed input and its accuracy; `findings` draws conclusions from that table, `text` writes it out.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..core.artifacts import (ACCURACY_CSV, IMAGES_CSV, LATENCY_PHASE, MANIFEST, REFERENCE, RUN_JSON, TIMING_CSV,
+                              TORCH_ROW, read_manifest)
+from ..core.errors import InputError
+from ..evaluation.metrics import ratio
+from .styles import Style, model_styles
+
+log = logging.getLogger(__name__)
+
+METRICS = {"wider_hard": "WIDER Hard AP", "wider_medium": "WIDER Medium AP", "wider_easy": "WIDER Easy AP",
+           "ap50": "AP@0.5 (all faces)"}
+MANIFEST_FACTS = ("bytes", "compressed_bytes", "parameters", "nonzero", "sparsity", "flops")
+ACCURACY = ("precision", "recall", "f1", "ap50", "wider_easy", "wider_medium", "wider_hard", "agreement_ap50")
+
+
+@dataclass(frozen=True)
+class Results:
+    """Everything the last three stages read: the manifest and the benchmark's outputs."""
+
+    manifest: dict
+    accuracy: pd.DataFrame
+    timing: pd.DataFrame
+    images: pd.DataFrame
+    run: dict
+    folder: Path
+
+    @property
+    def provenance(self) -> str:
+        return str(self.run.get("provenance", self.manifest.get("provenance", "unknown provenance")))
+
+    @property
+    def dataset(self) -> str:
+        return str(self.run.get("dataset", self.manifest.get("dataset", "unknown dataset")))
+
+    @property
+    def threshold(self) -> float:
+        return float(self.run.get("threshold", self.accuracy["threshold"].iloc[0]))
+
+    @property
+    def untrained(self) -> bool:
+        return self.provenance.startswith("untrained")
+
+    @property
+    def generated(self) -> bool:
+        return self.dataset.startswith("generated sample")
+
+    @property
+    def illustrative(self) -> bool:
+        """True when accuracy numbers cannot support a real choice (random weights or synthetic scenes)."""
+        return self.untrained or self.generated
+
+    @property
+    def models(self) -> list[str]:
+        """Models with results, in the benchmark's order."""
+        return list(dict.fromkeys(self.accuracy["model"]))
+
+    def title(self) -> str:
+        """Model source and data, as every figure and report carries them."""
+        return (f"RF-DETR {self.manifest.get('model_variant', '?')} at {self.manifest.get('resolution', '?')} px, "
+                f"{self.provenance}; {self.dataset}")
+
+
+def styles_for(results: Results) -> dict[str, Style]:
+    """Every model's colour and marker, from the full list so that plots and visualizations agree."""
+    return model_styles([*results.models, *results.manifest["variants"]])
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """A benchmark CSV, or a one-line error saying to run the benchmark."""
+    if not path.is_file():
+        raise InputError(f"{path}: not found; run `python benchmark.py` first")
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: unreadable ({err}); run `python benchmark.py` again") from None
+    if "model" not in table.columns:
+        raise InputError(f"{path}: no 'model' column (not written by benchmark.py); run `python benchmark.py`")
+    return table
+
+
+def _read_run(path: Path) -> dict:
+    """The benchmark's effective configuration (threshold, dataset, provenance)."""
+    if not path.is_file():
+        raise InputError(f"{path}: not found; run `python benchmark.py` first")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: not valid JSON ({err}); run `python benchmark.py` again") from None
+
+
+def load_results(models: str | Path, results: str | Path) -> Results:
+    """Read the manifest and results/, refusing what is missing and warning about what is partial."""
+    models, results = Path(models), Path(results)
+    manifest = read_manifest(models / MANIFEST)
+    if manifest is None or not manifest["variants"]:
+        raise InputError(f"{models / MANIFEST}: no variants yet; run `python inference.py` first")
+    loaded = Results(manifest, _read_csv(results / ACCURACY_CSV), _read_csv(results / TIMING_CSV),
+                     _read_csv(results / IMAGES_CSV), _read_run(results / RUN_JSON), results)
+    if not set(manifest["variants"]) & set(loaded.models):
+        raise InputError(f"{results}: no results for any variant in {models / MANIFEST}; run `python benchmark.py`")
+    for message in result_gaps(loaded):
+        log.warning(message)
+    return loaded
+
+
+def result_gaps(results: Results) -> list[str]:
+    """What is missing or stale, each with the command that fills it in."""
+    timed = set(results.timing.loc[results.timing["phase"] == LATENCY_PHASE, "model"])
+    gaps = [f"{name}: in the manifest but has no {what}; run `python benchmark.py --only {name}`"
+            for name in results.manifest["variants"]
+            for what, have in (("accuracy results", set(results.models)), ("latency", timed)) if name not in have]
+    gaps += [f"{name}: has results but is not in the manifest (left over from an earlier run?)"
+             for name in results.models if name not in results.manifest["variants"] and name != TORCH_ROW]
+    if results.provenance != results.manifest.get("provenance", results.provenance):
+        gaps.append(f"results are from '{results.provenance}' but the manifest is "
+                    f"'{results.manifest['provenance']}'; run `python benchmark.py` again")
+    return gaps
+
+
+def latency(timing: pd.DataFrame) -> pd.DataFrame:
+    """Median and p90 milliseconds on the fixed input, indexed by model (the last row wins)."""
+    fixed = timing[timing["phase"] == LATENCY_PHASE].drop_duplicates("model", keep="last")
+    return fixed.set_index("model")[["median_ms", "p90_ms"]]
+
+
+
+def _method(name: str, entry: dict | None) -> str:
+    if entry is not None:
+        return str(entry.get("method", "-"))
+    return "pytorch-reference" if name == TORCH_ROW else "-"
+
+
+def _row(name: str, entry: dict | None, timed: pd.DataFrame, accuracy: pd.DataFrame) -> dict:
+    """One model's manifest facts, latency and accuracy; NaN wherever a source lacks it."""
+    facts = entry or {}
+    row = {"model": name, "method": _method(name, entry), "in_manifest": entry is not None}
+    row.update({k: float(facts.get(k, math.nan)) for k in MANIFEST_FACTS})
+    row.update({k: float(timed.at[name, k]) if name in timed.index else math.nan for k in ("median_ms", "p90_ms")})
+    row.update({k: float(accuracy.at[name, k]) if name in accuracy.index and k in accuracy else math.nan
+                for k in ACCURACY})
+    return row
+
+
+def comparison_table(results: Results) -> pd.DataFrame:
+    """One row per model (benchmarked ones in benchmark order, then manifest variants without results)."""
+    accuracy = results.accuracy.drop_duplicates("model", keep="last").set_index("model")
+    timed = latency(results.timing)
+    variants = results.manifest["variants"]
+    names = list(dict.fromkeys(results.models + list(variants)))
+    table = pd.DataFrame([_row(name, variants.get(name), timed, accuracy) for name in names])
+    reference = table.set_index("model").reindex([REFERENCE]).iloc[0]
+    table["speedup"] = [ratio(reference["median_ms"], v) for v in table["median_ms"]]
+    table["size_ratio"] = [ratio(reference["bytes"], v) for v in table["bytes"]]
+    return table
+
+

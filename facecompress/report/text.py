@@ -1,0 +1,121 @@
+"""The comparison as text: console table, results/summary.md, and the findings as sentences."""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..core.artifacts import REFERENCE
+from .findings import Findings, Pick, Recommendation
+from .results import METRICS, Results
+
+
+def fraction(value: float) -> str:
+    """Three decimals; scientific where that would read 0.000 for a non-zero value (untrained models)."""
+    if not np.isfinite(value):
+        return "-"
+    return f"{value:.1e}" if 0 < abs(value) < 0.0005 else f"{value:.3f}"
+
+
+def _scaled(scale: float, digits: int, suffix: str = "") -> Callable[[float], str]:
+    """A formatter for value / scale with `digits` decimals; '-' for a missing value."""
+    return lambda value: f"{value / scale:.{digits}f}{suffix}" if np.isfinite(value) else "-"
+
+
+# (header, table column, formatter): the console table and summary.md show the same cells
+COLUMNS = (("model", "model", str), ("method", "method", str), ("MB", "bytes", _scaled(1e6, 1)),
+           ("zstd MB", "compressed_bytes", _scaled(1e6, 1)), ("smaller", "size_ratio", _scaled(1, 2, "x")),
+           ("params M", "parameters", _scaled(1e6, 2)), ("nonzero M", "nonzero", _scaled(1e6, 2)),
+           ("sparsity", "sparsity", _scaled(0.01, 1, "%")), ("GFLOPs", "flops", _scaled(1e9, 1)),
+           ("median ms", "median_ms", _scaled(1, 1)), ("p90 ms", "p90_ms", _scaled(1, 1)),
+           ("speed-up", "speedup", _scaled(1, 2, "x")), ("P", "precision", fraction), ("R", "recall", fraction),
+           ("F1", "f1", fraction), ("AP50", "ap50", fraction), ("Easy", "wider_easy", fraction),
+           ("Medium", "wider_medium", fraction), ("Hard", "wider_hard", fraction),
+           ("agree", "agreement_ap50", fraction))
+HEADERS = [header for header, _, _ in COLUMNS]
+TEXT_COLUMNS = ("model", "method")
+
+
+def display_rows(table: pd.DataFrame) -> list[dict[str, str]]:
+    """The table's cells as text, keyed by header; the original's agreement reads 'ref'."""
+    rows = [{header: fmt(row[column]) for header, column, fmt in COLUMNS} for row in table.to_dict("records")]
+    return [{**row, "agree": "ref"} if row["model"] == REFERENCE else row for row in rows]
+
+
+def legend(threshold: float) -> str:
+    """What each column means and its unit."""
+    return (f"MB: 10^6 bytes on disk; zstd MB: after zstd level 9 (where unstructured zeros show); smaller and "
+            f"speed-up: original's bytes or median latency over the model's; latency: one fixed preprocessed "
+            f"input, batch 1, after warm-up, median and 90th percentile in ms; GFLOPs per image; P, R, F1 at "
+            f"score >= {threshold:g}; AP50: AP@0.5 over all faces; Easy / Medium / Hard: official WIDER FACE AP; "
+            f"agree: AP@0.5 against the original's detections; '-': not measured or undefined "
+            f"(P with no detection).")
+
+
+def markdown_table(rows: list[dict[str, str]], columns: Sequence[str]) -> str:
+    """A GitHub table, text left-aligned and numbers right-aligned as on the console."""
+    rule = "|" + "|".join(":---" if c in TEXT_COLUMNS else "---:" for c in columns) + "|"
+    lines = ["| " + " | ".join(columns) + " |", rule]
+    return "\n".join(lines + ["| " + " | ".join(row[c] for c in columns) + " |" for row in rows])
+
+
+def describe_model(table: pd.DataFrame, name: str, metric: str) -> str:
+    """'name (MB, x smaller; ms, x faster; accuracy)': the facts a finding rests on."""
+    row = table.set_index("model").loc[name]
+    return (f"{name} ({_scaled(1e6, 1)(row['bytes'])} MB, {_scaled(1, 2, 'x')(row['size_ratio'])} smaller; "
+            f"{_scaled(1, 1)(row['median_ms'])} ms, {_scaled(1, 2, 'x')(row['speedup'])} speed-up; "
+            f"{METRICS[metric]} {fraction(row[metric])})")
+
+
+def _picked(table: pd.DataFrame, choice: Pick, metric: str) -> str:
+    if choice.model is None:
+        return "none measured"
+    ties = f" [tied with {', '.join(choice.ties)}]" if choice.ties else ""
+    return describe_model(table, choice.model, metric) + ties
+
+
+def budget_lines(table: pd.DataFrame, rec: Recommendation, illustrative: bool) -> list[str]:
+    """The budget and what it selects, labelled as illustration when the numbers cannot carry advice."""
+    label = METRICS[rec.metric]
+    if not np.isfinite(rec.floor):
+        return [f"No budget: {REFERENCE} has no {label}; run `python benchmark.py --only {REFERENCE}`."]
+    lines = [f"Budget: {label} at most {rec.max_drop:g} AP point(s) below {REFERENCE} "
+             f"(>= {fraction(rec.floor)}): {len(rec.within)} of {rec.candidates} compressed variant(s) within."]
+    if not rec.within:
+        return lines + [f"No compressed variant stays within the budget: keep {REFERENCE} or raise --max-ap-drop."]
+    prefix = ("Illustrative only, not a real accuracy comparison:" if illustrative else "Recommendation:")
+    return lines + [f"{prefix} smallest within budget: {_picked(table, rec.smallest, rec.metric)}",
+                    f"{prefix} fastest within budget: {_picked(table, rec.fastest, rec.metric)}"]
+
+
+def finding_lines(table: pd.DataFrame, found: Findings, illustrative: bool) -> list[str]:
+    """Every finding as one line of text, computed from the table."""
+    label = METRICS[found.metric]
+    return [f"Most accurate ({label}): {_picked(table, found.most_accurate, found.metric)}",
+            f"Smallest on disk: {_picked(table, found.smallest, found.metric)}",
+            f"Fastest (median latency): {_picked(table, found.fastest, found.metric)}",
+            f"Pareto-optimal, size vs {label}: {', '.join(found.pareto_size) or 'none'}",
+            f"Pareto-optimal, latency vs {label}: {', '.join(found.pareto_latency) or 'none'}",
+            *budget_lines(table, found.recommendation, illustrative)]
+
+
+def header_lines(results: Results) -> list[str]:
+    """Provenance first; an untrained baseline or a generated sample is said out loud."""
+    lines = [f"{results.title()}; threshold {results.threshold:g}"]
+    if results.untrained:
+        lines.append("UNTRAINED baseline (random weights): accuracy figures measure the pipeline, not a face detector.")
+    if results.generated:
+        lines.append("GENERATED SAMPLE, not WIDER FACE: these accuracies say nothing about WIDER FACE.")
+    if results.illustrative:
+        lines.append("Any recommendation below is illustrative only: computed as it would be, not advice.")
+    return lines
+
+
+def summary_markdown(results: Results, table: pd.DataFrame, found: Findings) -> str:
+    """results/summary.md: provenance, the table, its legend and the findings."""
+    parts = ["# Compression results", "\n".join(f"> {line}" for line in header_lines(results)),
+             markdown_table(display_rows(table), HEADERS), legend(results.threshold), "## Findings",
+             "\n".join(f"- {line}" for line in finding_lines(table, found, results.illustrative))]
+    return "\n\n".join(parts) + "\n"

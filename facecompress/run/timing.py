@@ -1,0 +1,97 @@
+"""Honest latency figures: warm-up first, perf_counter, median and p90 rather than a lone mean."""
+
+from __future__ import annotations
+
+import platform
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterable, Iterator, TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def summarize(milliseconds: Iterable[float]) -> dict[str, float]:
+    """Median, p90 and mean of a set of timings, rounded when the row is built."""
+    values = np.asarray(list(milliseconds), dtype=np.float64)
+    if values.size == 0:
+        return {"median_ms": float("nan"), "p90_ms": float("nan"), "mean_ms": float("nan"), "n": 0}
+    return {"median_ms": round(float(np.median(values)), 3), "p90_ms": round(float(np.percentile(values, 90)), 3),
+            "mean_ms": round(float(values.mean()), 3), "n": int(values.size)}
+
+
+def time_calls(call: Callable[[], object], warmup: int, repeats: int) -> list[float]:
+    """Milliseconds of `repeats` calls after `warmup` untimed ones (first calls pay for allocation and caching)."""
+    for _ in range(warmup):
+        call()
+    timings = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        timings.append((time.perf_counter() - start) * 1000)
+    return timings
+
+
+def time_interleaved(sessions: dict, array: np.ndarray, rounds: int = 15, warmup: int = 3) -> dict[str, list[float]]:
+    """Seconds per run of each session, interleaved so that background load hits every variant alike.
+
+    After `warmup` untimed runs each, one timed run per session per round, the order rotating every
+    round so no variant always runs right after a slow one.
+    """
+    names = list(sessions)
+    feed = {sessions[names[0]].get_inputs()[0].name: array}
+    for name in names:
+        for _ in range(warmup):
+            sessions[name].run(None, feed)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for round_index in range(rounds):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            start = time.perf_counter()
+            sessions[name].run(None, feed)
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def latency_ms(seconds: list[float]) -> dict[str, float]:
+    """Median and 90th percentile in milliseconds of timings given in seconds."""
+    stats = summarize(1000 * np.asarray(seconds))
+    return {"median_ms": stats["median_ms"], "p90_ms": stats["p90_ms"]}
+
+
+def timed(call: Callable[[T], R], item: T) -> tuple[R, float]:
+    """`call(item)` and the milliseconds it took."""
+    start = time.perf_counter()
+    result = call(item)
+    return result, (time.perf_counter() - start) * 1000
+
+
+def prefetch(call: Callable[[T], R], items: Iterable[T], depth: int = 2) -> Iterator[tuple[T, R, float]]:
+    """Yield (item, call(item), ms) in order while a worker thread prepares the next `depth` items.
+
+    Decoding and resizing release the GIL, so the next image is ready when the network finishes the
+    current one: the image loop then runs at nearly the bare network's rate.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending: list = []
+        for item in items:
+            pending.append((item, pool.submit(timed, call, item)))
+            if len(pending) > depth:
+                first, future = pending.pop(0)
+                yield (first, *future.result())
+        for item, future in pending:
+            yield (item, *future.result())
+
+
+def cpu_model() -> str:
+    """The processor's marketing name (what a reader compares against), falling back to the architecture."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
