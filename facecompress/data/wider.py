@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import scipy.io
 
 from ..core.errors import InputError
 
@@ -139,6 +138,8 @@ def read_bbx(path: str | os.PathLike) -> list[ImageAnnotation]:
 
 
 def _load_mat(path: Path, keys: tuple[str, ...]) -> dict:
+    import scipy.io  # a fifth of a second to import, and only the evaluation files need it
+
     if not path.is_file():
         raise InputError(f"{path}: evaluation file not found")
     try:

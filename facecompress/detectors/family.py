@@ -9,11 +9,13 @@ later stage rebuilds exactly the family that made the files.
 from __future__ import annotations
 
 import os
-from typing import Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 import numpy as np
-import supervision as sv
-from PIL import Image
+
+if TYPE_CHECKING:  # annotations only: the registry stays cheap to import for flag parsing
+    import supervision as sv
+    from PIL import Image
 
 Outputs = Sequence[np.ndarray]  # the ONNX session's outputs, in the family's output order
 

@@ -6,7 +6,7 @@ Usage: python -m facecompress.evaluation --pred DIR [--gt wider_face_split] [--c
 `x y w h score` lines); --gt holds wider_face_val.mat and the three wider_<setting>_val.mat files.
 The last line of stdout is JSON with "easy", "medium" and "hard" (plus compat, images, restricted_to).
 `--compat matlab` (default) reproduces MATLAB's eval_tools exactly; `--compat port` reproduces the Python
-port most papers quote (see facecompress.wider_eval for every difference). `--restrict` scores only the
+port most papers quote (see facecompress.evaluation.official for every difference). `--restrict` scores only the
 images that have a prediction file, for runs on part of the validation set; such AP is not comparable
 with full-set AP, and the JSON says how many images it covers.
 """
