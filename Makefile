@@ -25,9 +25,9 @@ data: $(STAMP)
 	$(PY) -m facecompress.data.sample --keep-existing
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -rs
 
-bench: $(STAMP)
+bench: all
 	@set -e; for script in bench/*.py; do echo "== $$script"; $(PY) $$script; done
 
 clean:

@@ -5,22 +5,26 @@ Usage: python benchmark.py [--only NAME ...] [--limit N] [--threads N] [--thresh
 Writes results/predictions/<model>/<event>/<stem>.txt (WIDER submission format), results/benchmark_results.csv
 (one row per model and image), results/accuracy.csv (one row per model), results/timing_results.csv (one row per
 model and phase) and results/run.json (the effective configuration). Interrupted and started again, it only
-runs the images whose predictions are missing.
+runs the images whose predictions are missing. --only narrows what is run; the tables keep every model whose
+cached predictions still match the manifest. Fixed-input latency is timed for the models that ran (and the
+reference, for the ratios) together, in interleaved rounds.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import platform
+import sys
 from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
 
 from facecompress.cli import add_dataset_args, setup_logging
-from facecompress.core.artifacts import (ACCURACY_CSV, CACHE_INFO, IMAGES_CSV, LATENCY_PHASE, MANIFEST, REFERENCE,
-                                         RUN_JSON, TIMING_CSV, TORCH_ROW, predictions_dir, read_manifest)
+from facecompress.core.artifacts import (ACCURACY_CSV, CACHE_INFO, IMAGES_CSV, LATENCY_PHASE, REFERENCE, RUN_JSON,
+                                         TIMING_CSV, TORCH_ROW, load_manifest, predictions_dir)
 from facecompress.core.atomic import write_csv, write_text
 from facecompress.core.errors import InputError, check_known, exit_on_input_error
 from facecompress.data.dataset import open_dataset
@@ -28,10 +32,13 @@ from facecompress.data.wider import read_mat_ground_truth
 from facecompress.detectors import family_for
 from facecompress.evaluation.accuracy import accuracy_row, image_rows
 from facecompress.evaluation.submission import read_prediction_dir
-from facecompress.run.loop import (SCORE_FLOOR, LoopTimings, fixed_input_timings, missing, open_cache, run_images,
-                                   timing_rows, warm_up)
-from facecompress.run.sessions import OnnxRunner
-from facecompress.run.timing import cpu_model
+from facecompress.run.cache import cache_key, cached_models, missing, open_cache, scored_images
+from facecompress.run.latency import busy_models, latency_rows
+from facecompress.run.loop import SCORE_FLOOR, fixed_input, loop_rows, run_images, warm_up
+from facecompress.run.sessions import OnnxRunner, check_file
+from facecompress.run.timing import BUSY_SPREAD, cpu_isa, cpu_model
+
+log = logging.getLogger("benchmark")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -40,26 +47,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--models", default="models", help="folder holding manifest.json (default: %(default)s)")
     parser.add_argument("--out", default="results", help="output folder (default: %(default)s)")
     parser.add_argument("--only", action="append", default=None, metavar="NAME",
-                        help="benchmark only this variant (repeatable; default: every variant)")
+                        help="run only this variant (repeatable); the tables keep every cached model "
+                             "(default: every variant)")
     parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: all cores)")
     parser.add_argument("--threshold", type=float, default=0.5,
                         help="confidence for TP/FP/FN, precision, recall, F1 (default: %(default)s)")
     parser.add_argument("--floor", type=float, default=SCORE_FLOOR,
                         help="lowest score kept in the prediction files (default: %(default)s)")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed runs before timing (default: %(default)s)")
-    parser.add_argument("--repeats", type=int, default=10,
-                        help="timed runs on a fixed input per model (default: %(default)s)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed runs per model before timing (default: %(default)s)")
+    parser.add_argument("--repeats", type=int, default=20,
+                        help="interleaved timing rounds on a fixed input; p90 is reported from 20 up "
+                             "(default: %(default)s)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference row")
     parser.add_argument("--force", action="store_true", help="discard cached predictions and re-run everything")
     return parser.parse_args(argv)
-
-
-def load_manifest(models: Path) -> dict:
-    """The compression stage's manifest, or a one-line error saying what to run."""
-    manifest = read_manifest(models / MANIFEST)
-    if manifest is None or not manifest["variants"]:
-        raise InputError(f"{models / MANIFEST}: no variants yet; run `python inference.py` first")
-    return manifest
 
 
 def chosen(manifest: dict, only: list[str] | None, torch_row: bool) -> list[str]:
@@ -70,9 +71,9 @@ def chosen(manifest: dict, only: list[str] | None, torch_row: bool) -> list[str]
 
 
 def runner_for(name: str, manifest: dict, family, models: Path, threads: int | None):
-    """An ONNX Runtime session for a manifest variant, or the family's framework model for the reference row."""
+    """An ONNX Runtime session for a manifest variant (its file checked first), or the framework reference model."""
     if name != TORCH_ROW:
-        return OnnxRunner(models / manifest["variants"][name]["file"], threads)
+        return OnnxRunner(check_file(manifest["variants"][name], models), threads)
     import torch
 
     if threads:
@@ -80,42 +81,56 @@ def runner_for(name: str, manifest: dict, family, models: Path, threads: int | N
     return family.reference_runner(manifest)
 
 
-def cache_key(name: str, manifest: dict, floor: float) -> dict:
-    """What made a model's predictions; a change of any of it invalidates the cache."""
-    entry = manifest["variants"].get(name, {})
-    return {"model": name, "sha256": entry.get("sha256", manifest["provenance"]),
-            "resolution": manifest["resolution"], "floor": floor}
-
-
 def context(name: str, threads: int | None) -> dict:
-    """Provenance columns every timing row carries."""
+    """Provenance columns every timing row carries: what ran it, and on which CPU (with its INT8 instruction sets)."""
     runtime = "torch" if name == TORCH_ROW else "onnxruntime"
     provider = "torch CPU" if name == TORCH_ROW else "CPUExecutionProvider"
     return {"runtime": f"{runtime} {metadata.version(runtime)}", "provider": provider,
-            "threads": threads or "all", "batch_size": 1, "cpu": cpu_model(),
-            "python": platform.python_version(), "numpy": metadata.version("numpy")}
+            "threads": threads or "all", "batch_size": 1, "cpu": cpu_model(), "cpu_isa": cpu_isa(),
+            "machine": platform.node(), "python": platform.python_version(), "numpy": metadata.version("numpy")}
 
 
-def run_model(name: str, manifest: dict, args: argparse.Namespace, dataset, out: Path) -> list[dict] | None:
-    """Predict the missing images of one model and time it; None when nothing had to run (timings kept)."""
+def predict(name: str, manifest: dict, args: argparse.Namespace, dataset, out: Path):
+    """Predict the images `name` still lacks; its runner (for timing) and loop rows, or None when all were cached."""
     folder = predictions_dir(out, name)
     open_cache(folder, cache_key(name, manifest, args.floor), args.force)
-    todo = missing(dataset, folder)
+    todo = missing(dataset.present, folder)
     if not todo:
         return None
     family = family_for(manifest)
     runner = runner_for(name, manifest, family, Path(args.models), args.threads)
     warm_up(runner, family, args.warmup)
-    timings: LoopTimings = run_images(runner, family, dataset, todo, folder, name, args.floor, args.skip_unreadable)
-    fixed = fixed_input_timings(runner, family, dataset, args.warmup, args.repeats)
-    return timing_rows(name, timings, fixed, context(name, args.threads))
+    timings = run_images(runner, family, dataset, todo, folder, name, args.floor, args.skip_unreadable)
+    return runner, loop_rows(name, timings, context(name, args.threads), len(dataset.present))
 
 
-def merged_timings(path: Path, fresh: dict[str, list[dict]], names: list[str]) -> list[dict]:
-    """Fresh rows for the models that ran, earlier rows for those whose predictions were all cached."""
+def time_fixed_input(runners: dict, manifest: dict, args: argparse.Namespace, dataset) -> list[dict]:
+    """Fixed-input rows of the models that ran, with the reference timed alongside them for the ratios."""
+    if REFERENCE not in runners and REFERENCE in manifest["variants"]:
+        runners[REFERENCE] = runner_for(REFERENCE, manifest, None, Path(args.models), args.threads)
+    batch = fixed_input(family_for(manifest), dataset)
+    calls = {name: (lambda r=runner: r.run(batch)) for name, runner in runners.items()}
+    return latency_rows(calls, REFERENCE, args.repeats, args.warmup,
+                        {name: context(name, args.threads) for name in calls})
+
+
+def merged_timings(path: Path, fresh: list[dict], names: list[str]) -> list[dict]:
+    """Fresh rows, and earlier rows of each (model, phase) that was not measured again, for the models tabled."""
     earlier = pd.read_csv(path).to_dict("records") if path.is_file() else []
-    keep = [r for r in earlier if r["model"] in names and r["model"] not in fresh]
-    return keep + [r for rows in fresh.values() for r in rows]
+    measured = {(r["model"], r["phase"]) for r in fresh}
+    return [r for r in earlier if r["model"] in names and (r["model"], r["phase"]) not in measured] + fresh
+
+
+def tabled(manifest: dict, out: Path, dataset, floor: float, torch_row: bool) -> tuple[list[str], list, list[str]]:
+    """(models whose cached predictions cover every scored image, the scored images, the skipped image names)."""
+    names = cached_models(([TORCH_ROW] if torch_row else []) + list(manifest["variants"]), manifest, out, floor)
+    scored, skipped = scored_images(dataset, [predictions_dir(out, n) for n in names])
+    complete = [n for n in names if not missing(scored, predictions_dir(out, n))]
+    for name in sorted(set(names) - set(complete)):
+        log.warning("%s: predictions cover %d of %d images; left out of the tables until "
+                    "`python benchmark.py --only %s` completes them", name,
+                    len(scored) - len(missing(scored, predictions_dir(out, name))), len(scored), name)
+    return complete, scored, skipped
 
 
 def accuracy_tables(names: list[str], dataset, out: Path, threshold: float) -> tuple[list[dict], list[dict]]:
@@ -129,33 +144,65 @@ def accuracy_tables(names: list[str], dataset, out: Path, threshold: float) -> t
     return images, models
 
 
+def report(accuracy: list[dict], timing: list[dict], busy: list[str]) -> None:
+    """The console summary: accuracy, then latency with its paired speed-ups, and a word on a busy machine."""
+    print(pd.DataFrame(accuracy).reindex(columns=["model", "precision", "recall", "f1", "ap50", "wider_easy",
+                                                  "wider_medium", "wider_hard", "agreement_ap50"]).to_string(index=False))
+    latency = pd.DataFrame(timing).query(f"phase == '{LATENCY_PHASE}'")
+    print(latency[["model", "median_ms", "p90_ms", "speedup", "spread", "images_per_s"]].to_string(index=False))
+    print(f"CPU: {cpu_model()} ({cpu_isa()})")
+    if busy:
+        print(f"BUSY MACHINE: the timed rounds of {', '.join(busy)} spread by more than {BUSY_SPREAD:.0%} of their "
+              "median; speed-ups are paired per round, but the milliseconds are inflated. Re-run on a quiet machine.")
+
+
+def run_all(names: list[str], manifest: dict, args: argparse.Namespace, dataset, out: Path):
+    """Predict with every chosen model; (loop and latency rows, failures). A broken model never stops the rest."""
+    runners, rows, failures = {}, [], {}
+    for name in names:
+        try:
+            done = predict(name, manifest, args, dataset, out)
+        except InputError as err:
+            failures[name] = str(err)
+            log.error("%s: %s", name, err)
+            continue
+        if done is not None:
+            runners[name], loop = done
+            rows += loop
+    if runners:
+        rows += time_fixed_input(runners, manifest, args, dataset)
+    return rows, failures
+
+
 @exit_on_input_error
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     setup_logging()
-    out, models = Path(args.out), Path(args.models)
-    manifest = load_manifest(models)
+    out, manifest = Path(args.out), load_manifest(Path(args.models))
     dataset = open_dataset(args.images, args.split, args.limit)
     names = chosen(manifest, args.only, not args.no_torch)
     print(f"model: {family_for(manifest).describe()}, {manifest['provenance']}; data: {dataset.describe()}")
-    fresh = {}
-    for name in names:
-        rows = run_model(name, manifest, args, dataset, out)
-        if rows is not None:
-            fresh[name] = rows
-    timing = merged_timings(out / TIMING_CSV, fresh, names)
-    images, accuracy = accuracy_tables(names, dataset, out, args.threshold)
-    provenance = {"provenance": manifest["provenance"], "dataset": dataset.describe()}
+    fresh, failures = run_all(names, manifest, args, dataset, out)
+    models, scored, skipped = tabled(manifest, out, dataset, args.floor, not args.no_torch)
+    if not models:
+        raise InputError(f"{out}: no model has predictions for every scored image" + "".join(
+            f"; {name}: {message}" for name, message in failures.items()))
+    scored_set = dataset.restricted(scored)
+    timing = merged_timings(out / TIMING_CSV, fresh, models)
+    images, accuracy = accuracy_tables(models, scored_set, out, args.threshold)
+    provenance = {"provenance": manifest["provenance"], "dataset": scored_set.describe(skipped)}
     write_csv(out / IMAGES_CSV, images)
     write_csv(out / ACCURACY_CSV, [{**row, **provenance} for row in accuracy])
     write_csv(out / TIMING_CSV, timing)
-    write_text(out / RUN_JSON, json.dumps({**vars(args), **provenance, "models": names,
-                                             "cache_info": CACHE_INFO}, indent=1) + "\n")
-    print(pd.DataFrame(accuracy)[["model", "precision", "recall", "f1", "ap50", "wider_easy", "wider_medium",
-                                  "wider_hard", "agreement_ap50"]].to_string(index=False))
-    inference = pd.DataFrame(timing).query(f"phase == '{LATENCY_PHASE}'")
-    print(inference[["model", "median_ms", "p90_ms", "images_per_s"]].to_string(index=False))
-    print(f"results in {out}/ ({manifest['provenance']}; {dataset.describe()})")
+    write_text(out / RUN_JSON, json.dumps({**vars(args), **provenance, "models": models, "ran": names,
+                                             "skipped_images": skipped, "failed": failures,
+                                             "busy": busy_models(timing), "cache_info": CACHE_INFO}, indent=1) + "\n")
+    report(accuracy, timing, busy_models(fresh))
+    print(f"results in {out}/ ({manifest['provenance']}; {scored_set.describe(skipped)})")
+    for name, message in failures.items():
+        print(f"error: {name}: {message}", file=sys.stderr)
+    if failures:
+        raise SystemExit(2)
 
 
 if __name__ == "__main__":

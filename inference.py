@@ -9,6 +9,7 @@ then prints a summary table. Existing variants made by the same recipe are reuse
 from __future__ import annotations
 
 import argparse
+import logging
 import shlex
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from tqdm import tqdm
 from facecompress.cli import add_dataset_args, add_source_args, setup_logging
 from facecompress.compress.builder import SUMMARY_COLUMNS, Builder, load_inputs, manifest_header, summary_rows
 from facecompress.compress.manifest import current_manifest, write_manifest
-from facecompress.compress.variants import Settings, plan, reusable, select
+from facecompress.compress.variants import Settings, plan, rebuild_reason, select
 from facecompress.core.artifacts import MANIFEST
 from facecompress.core.errors import InputError, exit_on_input_error
 from facecompress.core.tables import format_table
@@ -30,6 +31,7 @@ from facecompress.detectors.rfdetr.models import EXPORT_PARAMS, TorchModels, fil
 from facecompress.detectors.rfdetr.models import manifest_header as rfdetr_facts
 
 DEFAULTS = Settings()
+log = logging.getLogger("inference")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -65,6 +67,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                        help="dataset images for static calibration and head/channel importance (default: %(default)s)")
     quant.add_argument("--parity-images", type=int, default=3,
                        help="dataset images for ONNX-vs-PyTorch parity (default: %(default)s)")
+    quant.add_argument("--image-seed", type=int, default=0,
+                       help="seed that picks the calibration and parity images, spread over events and disjoint "
+                            "when there are enough (default: %(default)s)")
     parser.add_argument("--out", default="models", help="output folder (default: %(default)s)")
     parser.add_argument("--verbose", action="store_true", help="debug logging (default: off)")
     return parser.parse_args(argv)
@@ -84,11 +89,12 @@ def main(argv=None) -> None:
     if args.parity_images < 1 or args.calibration_images < 1:
         raise InputError("--parity-images and --calibration-images must be at least 1")
     command = shlex.join(["python", "inference.py", *(sys.argv[1:] if argv is None else argv)])
-    baseline = load_baseline(args.checkpoint, args.weights, args.variant, args.resolution, args.num_classes, args.seed)
+    baseline = load_baseline(args.checkpoint, args.weights, args.variant, args.resolution, args.num_classes, args.seed,
+                             allow_partial=args.allow_partial)
     dataset = open_dataset(args.images, args.split, args.limit)
     family = RFDETRFamily(baseline.resolution, baseline.variant)
     calibration, parity = load_inputs(dataset, family, args.calibration_images, args.parity_images,
-                                      args.skip_unreadable)
+                                      args.skip_unreadable, seed=args.image_seed)
     settings = settings_from(args)
     specs = plan(file_stem(baseline), settings, len(calibration), EXPORT_PARAMS)
     todo = select(specs, args.only)
@@ -104,12 +110,15 @@ def main(argv=None) -> None:
     try:
         for spec in tqdm(todo, desc="variants", unit="variant"):
             forced = args.force or spec.name in (args.only or [])
-            if not forced and reusable(manifest["variants"].get(spec.name), spec, out):
+            reason = "forced" if forced else rebuild_reason(manifest["variants"].get(spec.name), spec, out)
+            if reason is None:
                 status[spec.name] = "reused"
                 continue
+            if reason.startswith("file"):
+                log.warning("%s: %s (%s); rebuilding", spec.name, reason, out / manifest["variants"][spec.name]["file"])
             manifest["variants"][spec.name] = builder.build(spec)
             write_manifest(out / MANIFEST, manifest)
-            status[spec.name] = "built"
+            status[spec.name] = "built" if reason in ("new", "forced") else f"rebuilt: {reason}"
     finally:
         builder.close()
     print(f"\n{baseline.provenance}, RF-DETR {baseline.variant} at {baseline.resolution} px; "

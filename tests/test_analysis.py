@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 import analyze_results
+from facecompress.core.artifacts import SCHEMA
 from facecompress.report.findings import pareto_front, pick, recommend
 from facecompress.report.results import comparison_table, load_results
 from facecompress.report.text import HEADERS, budget_lines
@@ -50,7 +51,8 @@ def manifest_for(names: list[str], provenance: str) -> dict:
     variants = {n: {"file": f"{n}.onnx", "bytes": SIZES[n], "compressed_bytes": SIZES[n] * 0.8,
                     "parameters": 26e6 if "structured" not in n else 16e6, "nonzero": 25e6, "sparsity": 0.04,
                     "flops": 31.7e9, "method": METHODS[n]} for n in names}
-    return {"provenance": provenance, "model_variant": "nano", "resolution": 384, "variants": variants}
+    return {"schema": SCHEMA, "provenance": provenance, "model_variant": "nano", "resolution": 384,
+            "variants": variants}
 
 
 def timing_rows(names: list[str]) -> list[dict]:

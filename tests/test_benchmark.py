@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -9,6 +10,9 @@ import pandas as pd
 import pytest
 
 import benchmark
+from facecompress.core.checksums import sha256_file
+from facecompress.core.errors import InputError
+from facecompress.run.cache import cache_key
 from facecompress.data.dataset import open_dataset
 from facecompress.evaluation.submission import prediction_path, read_prediction_dir
 from facecompress.evaluation.accuracy import agreement_confidence
@@ -92,3 +96,98 @@ def test_agreement_confidence_falls_back_for_untrained_scores():
     confidence, rule = agreement_confidence(weak, 0.5)
     assert "top 100" in rule
     assert confidence == pytest.approx(np.median([np.linspace(0.2, 0.01, 150)[99], 0.1]))
+
+
+def bench(sample_dataset, models, out, *extra: str) -> None:
+    images, split = sample_dataset
+    benchmark.main(["--images", str(images), "--split", str(split), "--models", str(models), "--out", str(out),
+                    "--limit", "4", "--repeats", "2", "--warmup", "0", *extra])
+
+
+def test_only_narrows_the_run_but_every_cached_model_stays_in_the_tables(tiny_results, tiny_models,
+                                                                         sample_dataset, tmp_path):
+    out = tmp_path / "results"
+    shutil.copytree(tiny_results, out)
+    victim = prediction_path(out / "predictions" / "quantized", open_dataset(*sample_dataset).present[1].name)
+    victim.unlink()
+    bench(sample_dataset, tiny_models, out, "--only", "quantized")
+    accuracy = pd.read_csv(out / "accuracy.csv")
+    assert list(accuracy["model"]) == MODELS
+    assert accuracy.set_index("model")["agreement_ap50"].notna()[["original_pytorch", "quantized"]].all()
+    assert len(pd.read_csv(out / "benchmark_results.csv")) == len(MODELS) * 4
+    timing = pd.read_csv(out / "timing_results.csv")
+    assert set(timing["model"]) == set(MODELS)
+    assert timing.query("model == 'quantized' and phase == 'inference'")["n"].item() == 1  # only what ran
+
+
+def test_latency_is_paired_with_the_reference_and_names_the_cpu(tiny_results):
+    timing = pd.read_csv(tiny_results / "timing_results.csv")
+    fixed = timing.query("phase == 'inference_fixed_input'").set_index("model")
+    assert fixed.loc["original", "speedup"] == 1.0 and fixed["speedup"].gt(0).all()
+    assert fixed["timing_set"].nunique() == 1  # every model timed in the same rounds
+    assert fixed["cpu_isa"].astype(str).str.len().gt(0).all() and "cpu" in fixed
+
+
+def test_a_corrupt_model_file_is_a_one_line_error_and_the_others_still_run(tiny_models, sample_dataset, tmp_path,
+                                                                        capsys):
+    models = tmp_path / "models"
+    shutil.copytree(tiny_models, models)
+    broken = next(models.glob("*-int8.onnx"))
+    broken.write_bytes(broken.read_bytes()[:1000])
+    with pytest.raises(SystemExit) as exit_info:
+        bench(sample_dataset, models, tmp_path / "results", "--no-torch")
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "Traceback" not in err
+    assert f"{broken}: sha256 differs from the manifest" in err
+    assert list(pd.read_csv(tmp_path / "results" / "accuracy.csv")["model"]) == ["original"]
+
+
+def test_inference_says_why_it_rebuilds_a_damaged_file(tiny_models, sample_dataset, tmp_path, caplog):
+    import inference
+
+    models = tmp_path / "models"
+    shutil.copytree(tiny_models, models)
+    broken = next(models.glob("*-int8.onnx"))
+    broken.write_bytes(b"not onnx")
+    images, split = sample_dataset
+    inference.main(["--images", str(images), "--split", str(split), "--out", str(models), "--resolution", "64",
+                    "--prune", "--structured", "--skip", "static_int8", "fp16", "--limit", "4",
+                    "--calibration-images", "2", "--parity-images", "1"])
+    assert "quantized: file missing or changed since it was built" in caplog.text
+    assert "original: " not in caplog.text  # the intact original is reused, not rebuilt
+
+
+def test_unreadable_images_leave_the_scored_set_and_are_listed(tiny_models, sample_dataset, tmp_path):
+    images, split = tmp_path / "images", tmp_path / "split"
+    shutil.copytree(sample_dataset[0], images)
+    shutil.copytree(sample_dataset[1], split)
+    first = open_dataset(images, split).present[0].name
+    (images / first).write_bytes(b"\xff\xd8 truncated")
+    out = tmp_path / "results"
+    bench((images, split), tiny_models, out, "--no-torch", "--skip-unreadable")
+    accuracy = pd.read_csv(out / "accuracy.csv")
+    assert (accuracy["images"] == 3).all() and accuracy["dataset"].str.contains("1 unreadable image").all()
+    assert first not in set(pd.read_csv(out / "benchmark_results.csv")["image"])
+    assert json.loads((out / "run.json").read_text())["skipped_images"] == [first]
+
+
+def test_a_manifest_of_another_schema_is_refused(tiny_models, sample_dataset, tmp_path, capsys):
+    models = tmp_path / "models"
+    shutil.copytree(tiny_models, models)
+    manifest = json.loads((models / "manifest.json").read_text())
+    (models / "manifest.json").write_text(json.dumps({**manifest, "schema": 0}))
+    with pytest.raises(SystemExit) as exit_info:
+        bench(sample_dataset, models, tmp_path / "results")
+    assert exit_info.value.code == 2 and "schema 0" in capsys.readouterr().err
+
+
+def test_the_reference_rows_cache_follows_the_checkpoint_file(tmp_path):
+    checkpoint = tmp_path / "best.pth"
+    checkpoint.write_bytes(b"weights one")
+    manifest = {"variants": {}, "resolution": 64, "provenance": "checkpoint best.pth (sha256 …)",
+                "source": {"kind": "checkpoint", "path": str(checkpoint), "sha256": sha256_file(checkpoint)}}
+    key = cache_key("original_pytorch", manifest, 0.01)
+    assert key["sha256"] == sha256_file(checkpoint)
+    checkpoint.write_bytes(b"weights two")  # same name, same provenance string, other weights
+    with pytest.raises(InputError, match="changed since the manifest was made"):
+        cache_key("original_pytorch", manifest, 0.01)

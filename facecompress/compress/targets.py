@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from ..run.timing import latency_ms
+from ..run.timing import latency_ms, paired_speedup
 
 SPEEDUP_TARGET = 2.0  # x the FP32 ONNX original, ONNX Runtime on this CPU, batch 1, all cores
 INT8_TARGET = 26.0  # % of the original's bytes, dynamic INT8 of the original
@@ -13,9 +11,9 @@ STRUCTURED_INT8_TARGET = 16.0  # % of the original's bytes, structured pruning t
 
 def bench_rows(variants: dict, times: dict[str, list[float]]) -> list[dict]:
     """One row per timed variant: latency, speed-up over 'original', bytes as % of it, FLOPs."""
-    base, base_bytes = np.median(times["original"]), variants["original"]["bytes"]
+    base, base_bytes = times["original"], variants["original"]["bytes"]
     return [{"variant": name, **{k: f"{v:.1f}" for k, v in latency_ms(seconds).items()},
-             "speed-up": f"{base / np.median(seconds):.2f}",
+             "speed-up": f"{paired_speedup(base, seconds):.2f}",
              "bytes %": f"{100 * variants[name]['bytes'] / base_bytes:.1f}",
              "GFLOPs": f"{variants[name]['flops'] / 1e9:.1f}"} for name, seconds in times.items()]
 
@@ -29,8 +27,8 @@ def _check(target: str, value: float, variant: str | None, limit: float, at_leas
 
 def target_checks(variants: dict, times: dict[str, list[float]]) -> list[dict]:
     """Best speed-up among the timed variants, dynamic INT8 bytes %, smallest structured INT8 bytes %."""
-    base, base_bytes = np.median(times["original"]), variants["original"]["bytes"]
-    speedups = {n: base / np.median(s) for n, s in times.items() if n != "original"}
+    base, base_bytes = times["original"], variants["original"]["bytes"]
+    speedups = {n: paired_speedup(base, s) for n, s in times.items() if n != "original"}
     fastest = max(speedups, key=speedups.get, default=None)
     structured = [n for n in variants if n.startswith("structured_") and n.endswith("int8")]
     smallest = min(structured, key=lambda n: variants[n]["bytes"], default=None)

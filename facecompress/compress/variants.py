@@ -124,7 +124,12 @@ def select(specs: list[Spec], only: list[str] | None) -> list[Spec]:
     return with_ancestors(specs, only)
 
 
-def reusable(entry: dict | None, spec: Spec, root: Path) -> bool:
-    """True when a manifest entry was made by this very recipe and its files are still whole."""
-    return (entry is not None and entry.get("method") == spec.method and entry.get("params") == spec.params
-            and entry.get("parent") == spec.parent and intact(entry, root))
+def rebuild_reason(entry: dict | None, spec: Spec, root: Path) -> str | None:
+    """Why a variant must be built (not built yet, another recipe, a damaged file), or None to reuse it."""
+    if entry is None:
+        return "new"
+    if (entry.get("method"), entry.get("params"), entry.get("parent")) != (spec.method, spec.params, spec.parent):
+        return "recipe changed"
+    if not intact(entry, root):
+        return "file missing or changed since it was built"
+    return None

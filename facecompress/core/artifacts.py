@@ -32,6 +32,21 @@ def predictions_dir(results: str | os.PathLike, model: str) -> Path:
     return Path(results) / PREDICTIONS / model
 
 
+def load_manifest(models: str | os.PathLike) -> dict:
+    """The compression stage's manifest for a later stage, or a one-line error saying what to run.
+
+    A manifest of another schema would fail later on a missing key: it is refused here instead.
+    """
+    path = Path(models) / MANIFEST
+    manifest = read_manifest(path)
+    if manifest is None or not manifest["variants"]:
+        raise InputError(f"{path}: no variants yet; run `python inference.py` first")
+    if manifest.get("schema") != SCHEMA:
+        raise InputError(f"{path}: written by another version of facecompress (schema {manifest.get('schema')}, "
+                         f"this one reads {SCHEMA}); run `python inference.py --force`")
+    return manifest
+
+
 def read_manifest(path: str | os.PathLike) -> dict | None:
     """The manifest at `path`, or None when there is none yet; without importing onnx, so reports stay light."""
     path = Path(path)

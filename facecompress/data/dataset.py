@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -39,14 +39,20 @@ class Dataset:
     def image_path(self, annotation: ImageAnnotation) -> Path:
         return self.images_dir / annotation.name
 
-    def describe(self) -> str:
-        """The provenance line every report carries."""
+    def restricted(self, present: list[ImageAnnotation] | tuple[ImageAnnotation, ...]) -> Dataset:
+        """The same dataset over fewer of its images (the ones scored)."""
+        return replace(self, present=tuple(present))
+
+    def describe(self, skipped: list[str] | tuple[str, ...] = ()) -> str:
+        """The provenance line every report carries; `skipped` images (unreadable) are counted out loud."""
         faces = sum(len(a.faces) for a in self.present)
+        left_out = f"; {len(skipped)} unreadable image(s) skipped" if skipped else ""
         if self.generated:
-            return f"generated sample, not WIDER FACE ({len(self.present)} images, {faces} faces)"
+            return f"generated sample, not WIDER FACE ({len(self.present)} images, {faces} faces{left_out})"
         if self.complete:
             return f"WIDER FACE val, full ({len(self.present)} images, {faces} faces)"
-        return f"WIDER FACE val, partial ({len(self.present)} of {len(self.annotations)} images, {faces} faces)"
+        return (f"WIDER FACE val, partial ({len(self.present)} of {len(self.annotations)} images, "
+                f"{faces} faces{left_out})")
 
 
 def sample_info(folder: str | os.PathLike) -> dict | None:

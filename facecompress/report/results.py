@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.artifacts import (ACCURACY_CSV, IMAGES_CSV, LATENCY_PHASE, MANIFEST, REFERENCE, RUN_JSON, TIMING_CSV,
-                              TORCH_ROW, read_manifest)
+                              TORCH_ROW, load_manifest)
 from ..core.errors import InputError
 from ..evaluation.metrics import ratio
 from .styles import Style, model_styles
@@ -51,6 +51,25 @@ class Results:
     @property
     def threshold(self) -> float:
         return float(self.run.get("threshold", self.accuracy["threshold"].iloc[0]))
+
+    @property
+    def latency_rows(self) -> pd.DataFrame:
+        """The fixed-input rows, the last per model."""
+        return self.timing[self.timing["phase"] == LATENCY_PHASE].drop_duplicates("model", keep="last")
+
+    @property
+    def busy(self) -> list[str]:
+        """Models whose timing rounds show the machine was busy."""
+        rows = self.latency_rows
+        return list(rows.loc[rows["busy"].astype(str) == "True", "model"]) if "busy" in rows else []
+
+    @property
+    def cpus(self) -> list[str]:
+        """Each CPU the latencies were measured on, with its INT8 instruction sets."""
+        rows = self.latency_rows
+        if "cpu_isa" not in rows:
+            return list(dict.fromkeys(rows["cpu"].astype(str))) if "cpu" in rows else []
+        return list(dict.fromkeys(f"{cpu} ({isa})" for cpu, isa in zip(rows["cpu"], rows["cpu_isa"])))
 
     @property
     def untrained(self) -> bool:
@@ -107,9 +126,7 @@ def _read_run(path: Path) -> dict:
 def load_results(models: str | Path, results: str | Path) -> Results:
     """Read the manifest and results/, refusing what is missing and warning about what is partial."""
     models, results = Path(models), Path(results)
-    manifest = read_manifest(models / MANIFEST)
-    if manifest is None or not manifest["variants"]:
-        raise InputError(f"{models / MANIFEST}: no variants yet; run `python inference.py` first")
+    manifest = load_manifest(models)
     loaded = Results(manifest, _read_csv(results / ACCURACY_CSV), _read_csv(results / TIMING_CSV),
                      _read_csv(results / IMAGES_CSV), _read_run(results / RUN_JSON), results)
     if not set(manifest["variants"]) & set(loaded.models):
@@ -134,9 +151,9 @@ def result_gaps(results: Results) -> list[str]:
 
 
 def latency(timing: pd.DataFrame) -> pd.DataFrame:
-    """Median and p90 milliseconds on the fixed input, indexed by model (the last row wins)."""
+    """Median and p90 milliseconds on the fixed input, and the speed-up paired in the same rounds, by model."""
     fixed = timing[timing["phase"] == LATENCY_PHASE].drop_duplicates("model", keep="last")
-    return fixed.set_index("model")[["median_ms", "p90_ms"]]
+    return fixed.set_index("model").reindex(columns=["median_ms", "p90_ms", "speedup"])
 
 
 
@@ -151,7 +168,8 @@ def _row(name: str, entry: dict | None, timed: pd.DataFrame, accuracy: pd.DataFr
     facts = entry or {}
     row = {"model": name, "method": _method(name, entry), "in_manifest": entry is not None}
     row.update({k: float(facts.get(k, math.nan)) for k in MANIFEST_FACTS})
-    row.update({k: float(timed.at[name, k]) if name in timed.index else math.nan for k in ("median_ms", "p90_ms")})
+    row.update({k: float(timed.at[name, k]) if name in timed.index else math.nan
+                for k in ("median_ms", "p90_ms", "speedup")})
     row.update({k: float(accuracy.at[name, k]) if name in accuracy.index and k in accuracy else math.nan
                 for k in ACCURACY})
     return row
@@ -165,7 +183,8 @@ def comparison_table(results: Results) -> pd.DataFrame:
     names = list(dict.fromkeys(results.models + list(variants)))
     table = pd.DataFrame([_row(name, variants.get(name), timed, accuracy) for name in names])
     reference = table.set_index("model").reindex([REFERENCE]).iloc[0]
-    table["speedup"] = [ratio(reference["median_ms"], v) for v in table["median_ms"]]
+    unpaired = [ratio(reference["median_ms"], v) for v in table["median_ms"]]
+    table["speedup"] = table["speedup"].where(table["speedup"].notna(), unpaired)  # rows timed without a pair
     table["size_ratio"] = [ratio(reference["bytes"], v) for v in table["bytes"]]
     return table
 

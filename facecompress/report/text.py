@@ -110,6 +110,11 @@ def header_lines(results: Results) -> list[str]:
         lines.append("GENERATED SAMPLE, not WIDER FACE: these accuracies say nothing about WIDER FACE.")
     if results.illustrative:
         lines.append("Any recommendation below is illustrative only: computed as it would be, not advice.")
+    if results.cpus:
+        lines.append(f"Latency measured on {' and '.join(results.cpus)}; speed-ups are paired per timing round.")
+    if results.busy:
+        lines.append(f"BUSY MACHINE while timing {', '.join(results.busy)}: rounds spread widely, so milliseconds are "
+                     "inflated; re-run benchmark.py on a quiet machine.")
     return lines
 
 

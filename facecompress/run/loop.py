@@ -1,16 +1,12 @@
-"""Run one model over the dataset: cached WIDER-format predictions, per-phase timings, resumable at any image.
+"""Run one model over the dataset: WIDER-format predictions written image by image, per-phase timings.
 
-Predictions live in `results/predictions/<model>/<event>/<stem>.txt` with every detection above a low
-score floor (the official AP needs the low-score tail). `MODEL.json` beside them records what made them
-(the file's sha256, resolution, floor); when that changes, the cache is discarded, otherwise a restarted
-run only does the images whose file is missing.
+Each prediction file is written atomically as soon as its image is done, so a killed run loses at most the
+image in flight; `cache` decides which images still need a run.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,10 +17,9 @@ import supervision as sv
 from PIL import Image
 from tqdm import tqdm
 
-from ..core.artifacts import CACHE_INFO, LATENCY_PHASE, LOOP_PHASE
-from ..core.atomic import write_text
+from ..core.artifacts import LOOP_PHASE
+from ..core.errors import InputError
 from ..data.dataset import Dataset, read_image
-from ..data.images import load_rgb
 from ..data.wider import ImageAnnotation
 from ..detectors.family import Family
 from ..evaluation.submission import prediction_path, write_prediction_file
@@ -50,22 +45,6 @@ class LoopTimings:
     postprocess: list[float] = field(default_factory=list)
     wall_s: float = 0.0
     skipped: list[str] = field(default_factory=list)
-
-
-def open_cache(folder: Path, key: dict, force: bool) -> None:
-    """Keep the cached predictions only if they were made by the same model file and settings."""
-    info = folder / CACHE_INFO
-    current = json.loads(info.read_text()) if info.is_file() else None
-    if force or current != key:
-        if folder.exists():
-            log.info("%s: cached predictions are stale or --force given; starting over", folder)
-            shutil.rmtree(folder)
-        write_text(info, json.dumps(key, indent=1, sort_keys=True) + "\n")
-
-
-def missing(dataset: Dataset, folder: Path) -> list[ImageAnnotation]:
-    """Present images whose prediction file is not written yet."""
-    return [a for a in dataset.present if not prediction_path(folder, a.name).is_file()]
 
 
 def _loader(dataset: Dataset, family: Family, skip_unreadable: bool):
@@ -112,9 +91,18 @@ def run_images(runner: Runner, family: Family, dataset: Dataset, annotations: li
     return timings
 
 
+def fixed_input(family: Family, dataset: Dataset) -> np.ndarray:
+    """The preprocessed first readable image: the one input every latency figure is measured on."""
+    for annotation in dataset.present:
+        image = read_image(dataset, annotation, skip_unreadable=True)
+        if image is not None:
+            return family.preprocess(image)
+    raise InputError(f"{dataset.images_dir}: no readable image to time the models on")
+
+
 def fixed_input_timings(runner: Runner, family: Family, dataset: Dataset, warmup: int, repeats: int) -> list[float]:
     """Bare network milliseconds on one fixed preprocessed image: the rate the image loop is held to."""
-    batch = family.preprocess(load_rgb(dataset.image_path(dataset.present[0])))
+    batch = fixed_input(family, dataset)
     return time_calls(lambda: runner.run(batch), warmup, repeats)
 
 
@@ -125,16 +113,17 @@ def warm_up(runner: Runner, family: Family, count: int) -> None:
         runner.run(batch)
 
 
-def timing_rows(model: str, timings: LoopTimings, fixed_ms: list[float], context: dict) -> list[dict]:
-    """Tidy rows, one per (model, phase); throughput for the bare network and for the whole image loop."""
+def loop_rows(model: str, timings: LoopTimings, context: dict, images_total: int) -> list[dict]:
+    """Tidy rows, one per loop phase and one for the loop's overall rate, saying how many images they cover.
+
+    A resumed run only times the images it still had to do: `n` of `images_total`.
+    """
     images = len(timings.inference)
-    phases = {"preprocess": timings.preprocess, "inference": timings.inference,
-              "postprocess": timings.postprocess, LATENCY_PHASE: fixed_ms}
-    rows = [{"model": model, "phase": phase, **summarize(values), "images_per_s": None, **context}
-            for phase, values in phases.items()]
-    rows[-1]["images_per_s"] = round(1000 * len(fixed_ms) / sum(fixed_ms), 3) if fixed_ms else None
+    phases = {"preprocess": timings.preprocess, "inference": timings.inference, "postprocess": timings.postprocess}
+    rows = [{"model": model, "phase": phase, **summarize(values), "images_per_s": None} for phase, values in
+            phases.items()]
     per_image = [1000 * timings.wall_s / images] if images else []
     rows.append({"model": model, "phase": LOOP_PHASE, **summarize(per_image),
-                 "images_per_s": round(images / timings.wall_s, 3) if images else None, **context})
+                 "images_per_s": round(images / timings.wall_s, 3) if images else None})
     rows[-1]["n"] = images
-    return rows
+    return [{**row, "images_total": images_total, **context} for row in rows]

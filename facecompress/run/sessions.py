@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+
+from ..core.checksums import sha256_file
+from ..core.errors import InputError
 
 
 def make_session(path: str | os.PathLike, threads: int | None = None) -> ort.InferenceSession:
@@ -23,11 +27,27 @@ def run_onnx(session: ort.InferenceSession, inputs: list[np.ndarray]) -> list[li
     return [session.run(None, {name: array}) for array in inputs]
 
 
+def check_file(entry: dict, root: str | os.PathLike) -> Path:
+    """A manifest entry's ONNX file, refused with one line when it is missing or no longer the file recorded."""
+    path = Path(root) / entry["file"]
+    absent = [f for f in entry.get("files", [entry["file"]]) if not (Path(root) / f).is_file()]
+    if absent:
+        raise InputError(f"{Path(root) / absent[0]}: missing; run `python inference.py --only {entry['name']}`")
+    if sha256_file(path) != entry["sha256"]:
+        raise InputError(f"{path}: sha256 differs from the manifest (corrupt, truncated or replaced); "
+                         f"run `python inference.py --only {entry['name']}`")
+    return path
+
+
 class OnnxRunner:
     """One variant's session: a preprocessed batch in, the graph's outputs out."""
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None):
-        self.session = make_session(path, threads)
+        try:
+            self.session = make_session(path, threads)
+        except Exception as err:  # ONNX Runtime raises its own types for unreadable or unsupported files
+            raise InputError(f"{path}: ONNX Runtime cannot load it ({type(err).__name__}: "
+                             f"{str(err).splitlines()[0] if str(err) else 'no detail'})") from None
         self.input_name = self.session.get_inputs()[0].name
 
     def run(self, batch: np.ndarray) -> list[np.ndarray]:

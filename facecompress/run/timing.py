@@ -13,12 +13,18 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+P90_MIN_RUNS = 20  # below this a "p90" is one of the two largest values, not a tail estimate: left out
+BUSY_SPREAD = 0.25  # rounds whose 10th-90th percentile range exceeds this share of their median: the CPU was shared
+INT8_ISA = ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8")  # what INT8 speed rides on
+
+
 def summarize(milliseconds: Iterable[float]) -> dict[str, float]:
-    """Median, p90 and mean of a set of timings, rounded when the row is built."""
+    """Median, p90 (from P90_MIN_RUNS runs up, NaN below) and mean of a set of timings, rounded when the row is built."""
     values = np.asarray(list(milliseconds), dtype=np.float64)
     if values.size == 0:
         return {"median_ms": float("nan"), "p90_ms": float("nan"), "mean_ms": float("nan"), "n": 0}
-    return {"median_ms": round(float(np.median(values)), 3), "p90_ms": round(float(np.percentile(values, 90)), 3),
+    p90 = round(float(np.percentile(values, 90)), 3) if values.size >= P90_MIN_RUNS else float("nan")
+    return {"median_ms": round(float(np.median(values)), 3), "p90_ms": p90,
             "mean_ms": round(float(values.mean()), 3), "n": int(values.size)}
 
 
@@ -34,25 +40,36 @@ def time_calls(call: Callable[[], object], warmup: int, repeats: int) -> list[fl
     return timings
 
 
-def time_interleaved(sessions: dict, array: np.ndarray, rounds: int = 15, warmup: int = 3) -> dict[str, list[float]]:
-    """Seconds per run of each session, interleaved so that background load hits every variant alike.
+def time_interleaved(calls: dict[str, Callable[[], object]], rounds: int = 15,
+                     warmup: int = 3) -> dict[str, list[float]]:
+    """Seconds per call of each model, interleaved so that background load hits every model alike.
 
-    After `warmup` untimed runs each, one timed run per session per round, the order rotating every
-    round so no variant always runs right after a slow one.
+    After `warmup` untimed calls each, one timed call per model per round, the order rotating every
+    round so no model always runs right after a slow one. Round i of every model is comparable.
     """
-    names = list(sessions)
-    feed = {sessions[names[0]].get_inputs()[0].name: array}
+    names = list(calls)
     for name in names:
         for _ in range(warmup):
-            sessions[name].run(None, feed)
+            calls[name]()
     times: dict[str, list[float]] = {name: [] for name in names}
     for round_index in range(rounds):
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
             start = time.perf_counter()
-            sessions[name].run(None, feed)
+            calls[name]()
             times[name].append(time.perf_counter() - start)
     return times
+
+
+def paired_speedup(reference: list[float], candidate: list[float]) -> float:
+    """Median over rounds of reference time / candidate time: each ratio from one round, as load was then."""
+    return float(np.median(np.asarray(reference) / np.asarray(candidate)))
+
+
+def spread(values: list[float]) -> float:
+    """10th-90th percentile range of timed runs as a share of their median: how much the load moved."""
+    low, middle, high = np.percentile(values, [10, 50, 90])
+    return float((high - low) / middle) if middle > 0 else float("nan")
 
 
 def latency_ms(seconds: list[float]) -> dict[str, float]:
@@ -83,6 +100,17 @@ def prefetch(call: Callable[[T], R], items: Iterable[T], depth: int = 2) -> Iter
                 yield (first, *future.result())
         for item, future in pending:
             yield (item, *future.result())
+
+
+def cpu_isa() -> str:
+    """The INT8-relevant instruction sets this CPU reports (AVX2, AVX-512, VNNI, AMX): what an INT8 speed-up rides on."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            flags = next((line.split(":", 1)[1].split() for line in info if line.startswith("flags")), [])
+    except OSError:
+        return "unknown"
+    found = [flag for flag in INT8_ISA if flag in flags]
+    return " ".join(found) if found else "none of " + "/".join(INT8_ISA)
 
 
 def cpu_model() -> str:
