@@ -114,7 +114,8 @@ def prepare(args: argparse.Namespace, filters: Filters) -> tuple[Dataset, dict]:
 def load_start(args: argparse.Namespace, resolution: int | None):
     """rfdetr's detector to start from, its variant and source; a checkpoint overrides the COCO default."""
     weights = None if args.checkpoint else args.weights
-    return load_detector(args.checkpoint, weights, args.variant, resolution, args.num_classes, args.seed)
+    return load_detector(args.checkpoint, weights, args.variant, resolution, args.num_classes, args.seed,
+                         allow_partial=args.allow_partial)
 
 
 def finetune(args: argparse.Namespace, filters: Filters) -> None:

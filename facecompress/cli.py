@@ -23,7 +23,7 @@ def add_dataset_args(parser: argparse.ArgumentParser) -> None:
 
 def add_source_args(parser: argparse.ArgumentParser, weights: str | None = None,
                     resolution_default: str = "the variant's or checkpoint's") -> None:
-    """Where the detector comes from: --checkpoint, --weights coco, or an untrained model from --seed."""
+    """Where the detector comes from: --checkpoint (loaded whole, or --allow-partial), --weights coco, or --seed."""
     source = parser.add_argument_group("starting model")
     source.add_argument("--checkpoint", default=None,
                         help="fine-tuned rfdetr checkpoint, e.g. one train.py wrote to models/ (default: none)")
@@ -37,6 +37,10 @@ def add_source_args(parser: argparse.ArgumentParser, weights: str | None = None,
     source.add_argument("--num-classes", type=int, default=None,
                         help="classes, background excluded (default: read from the checkpoint, else 1)")
     source.add_argument("--seed", type=int, default=0, help="seed of the untrained model (default: %(default)s)")
+    source.add_argument("--allow-partial", action="store_true",
+                        help="use a checkpoint that loads only partly (weights left at random init, a class head for "
+                             "another --num-classes); its provenance, in every output, then says PARTIAL "
+                             "(default: refuse it)")
 
 
 def add_results_args(parser: argparse.ArgumentParser, results_note: str = "") -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+
 import pytest
 import torch
 
+from facecompress.cli import add_source_args
 from facecompress.detectors.rfdetr.loading import (_construct, check_resolution, checkpoint_variant, decoder_layers, describe_source,
                                    load_baseline, read_checkpoint, resolve_variant)
 from facecompress.core.errors import InputError
@@ -93,3 +97,71 @@ def test_missing_checkpoint_and_conflicting_sources(tmp_path):
 def test_source_descriptions():
     assert describe_source({"kind": "untrained", "seed": 7}) == "untrained (seed 7)"
     assert describe_source({"kind": "coco", "path": "/cache/rf-detr-nano.pth"}) == "COCO weights rf-detr-nano.pth"
+
+
+BACKBONE_KEY = "backbone.0.encoder.encoder.encoder.layer.3.mlp.fc1.weight"
+
+
+def without(state, key):
+    return {k: v for k, v in state.items() if k != key}
+
+
+def renamed(state, key):
+    return {(f"{k}_renamed" if k == key else k): v for k, v in state.items()}
+
+
+def with_extra(state, key):
+    return {**state, "backbone.0.extra.weight": torch.zeros(3)}
+
+
+def head_for_three_classes(state, key):
+    """The fixture's weights with its class heads (final and encoder-stage) sized for 3 classes + background."""
+    return {k: (torch.zeros(4, *v.shape[1:]) if "class_embed." in k else v) for k, v in state.items()}
+
+
+def saved(state: dict, tmp_path) -> Path:
+    path = tmp_path / "altered.pth"
+    torch.save({"model": state, "model_name": "RFDETRNano", "args": {"resolution": RESOLUTION}}, path)
+    return path
+
+
+UNUSED = "1 tensor in the checkpoint but unused"
+
+
+@pytest.mark.parametrize("alter, num_classes, named", [
+    (without, None, ["1 tensor left at random init", BACKBONE_KEY]),
+    (renamed, None, ["1 tensor left at random init", UNUSED, f"({BACKBONE_KEY})", f"({BACKBONE_KEY}_renamed)"]),
+    (with_extra, None, [UNUSED, "backbone.0.extra.weight"]),
+    (head_for_three_classes, 1, ["trained for 3 classes, built for 1", "28 tensors resized",
+                                 "enc_out_class_embed.0.weight"]),
+])
+def test_partly_loading_checkpoint_is_a_one_line_error_naming_the_tensors(checkpoint, tmp_path, alter, num_classes,
+                                                                           named):
+    path = saved(alter(checkpoint[1], BACKBONE_KEY), tmp_path)
+    with pytest.raises(InputError, match="loads only partly into RF-DETR nano") as err:
+        load_baseline(checkpoint=path, num_classes=num_classes)
+    message = str(err.value)
+    assert "\n" not in message and str(path) in message and "--allow-partial" in message
+    for part in named:
+        assert part in message
+
+
+def test_checkpoint_for_another_class_count_loads_whole_at_its_own_count(checkpoint, tmp_path):
+    baseline = load_baseline(checkpoint=saved(head_for_three_classes(checkpoint[1], None), tmp_path))
+    assert baseline.num_classes == 3 and "partial" not in baseline.source
+    assert "PARTIAL" not in baseline.provenance
+
+
+def test_allow_partial_loads_and_marks_the_provenance(checkpoint, tmp_path):
+    path = saved(without(checkpoint[1], BACKBONE_KEY), tmp_path)
+    baseline = load_baseline(checkpoint=path, allow_partial=True)
+    assert baseline.source["partial"] == {"random_init": [BACKBONE_KEY], "resized": [], "unused": []}
+    assert baseline.provenance.endswith(", PARTIAL: 1 tensor left at random init)")
+    assert "partial" not in load_baseline(checkpoint=checkpoint[0], allow_partial=True).source
+
+
+def test_allow_partial_is_a_source_flag_off_by_default():
+    parser = argparse.ArgumentParser()
+    add_source_args(parser)
+    assert not parser.parse_args([]).allow_partial
+    assert parser.parse_args(["--allow-partial"]).allow_partial

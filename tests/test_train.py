@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +16,8 @@ from facecompress.detectors.rfdetr.loading import load_baseline, load_detector
 from facecompress.data.dataset import iter_images, open_dataset
 from facecompress.detectors.rfdetr.preprocessing import preprocess
 from facecompress.detectors.rfdetr.pruning import prunable_weights, prune_unstructured, target_sparsity
+from facecompress.train.finetune import BEST_CHECKPOINT, TrainSettings, publish
+from facecompress.train.finetune import train as run_trainer
 from facecompress.train.recovery import attach_masks, make_permanent
 from facecompress.detectors.rfdetr.decoding import decode
 from facecompress.detectors.rfdetr.reference import TorchRunner
@@ -105,3 +109,42 @@ def test_missing_training_images_is_one_clear_error(sample_dataset, tmp_path, ca
         train.main(["--untrained", "--images", str(sample_dataset[0]), "--split", str(sample_dataset[1]),
                     "--train-images", str(tmp_path / "nowhere"), "--resolution", str(RESOLUTION)])
     assert "facecompress.data.download --train" in capsys.readouterr().err
+
+
+class FakeDetector:
+    """rfdetr's detector as `finetune.train` drives it: its trainer raises `stop`, writes `writes`, or does nothing."""
+
+    def __init__(self, stop: type[BaseException] | None = None, writes: bytes | None = None):
+        self.stop, self.writes = stop, writes
+
+    def train(self, output_dir: str, **settings) -> None:
+        if self.stop:
+            raise self.stop
+        if self.writes is not None:
+            (Path(output_dir) / BEST_CHECKPOINT).write_bytes(self.writes)
+
+
+@pytest.fixture
+def previous_run(tmp_path) -> tuple[Path, Path]:
+    """A run folder holding the previous run's best checkpoint (an hour old) and its copy published to models/."""
+    best = tmp_path / "runs" / BEST_CHECKPOINT
+    best.parent.mkdir()
+    best.write_bytes(b"previous run")
+    os.utime(best, (best.stat().st_atime - 3600, best.stat().st_mtime - 3600))
+    return best, publish(best, tmp_path / "models", "face", {"run": 1})
+
+
+def test_interrupted_run_keeps_the_previous_best_checkpoint(previous_run, tmp_path):
+    best, published = previous_run
+    with pytest.raises(KeyboardInterrupt):
+        run_trainer(FakeDetector(stop=KeyboardInterrupt), tmp_path / "coco", best.parent, RESOLUTION, TrainSettings())
+    assert best.read_bytes() == published.read_bytes() == b"previous run"
+
+
+def test_previous_best_never_passes_for_this_runs(previous_run, tmp_path):
+    best, _ = previous_run
+    with pytest.raises(RuntimeError, match="previous run's"):
+        run_trainer(FakeDetector(), tmp_path / "coco", best.parent, RESOLUTION, TrainSettings())
+    written, _ = run_trainer(FakeDetector(writes=b"this run"), tmp_path / "coco", best.parent, RESOLUTION,
+                             TrainSettings())
+    assert written.read_bytes() == b"this run"

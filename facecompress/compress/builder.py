@@ -8,15 +8,18 @@ family's own preprocessing.
 
 from __future__ import annotations
 
+import random
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from ..core.errors import InputError
 from ..data.dataset import Dataset, iter_images
+from ..data.wider import ImageAnnotation
 from ..detectors.family import Family
 from ..run.sessions import make_session, run_onnx
 from . import quantization
@@ -33,19 +36,42 @@ def manifest_header(family_facts: dict, dataset: str, calibration: list[str], pa
     return {**family_facts, "dataset": dataset, "calibration_images": calibration, "parity_images": parity}
 
 
-def split_inputs(inputs: list, calibration: int, parity: int) -> tuple[list, list]:
-    """The last `parity` inputs check parity; up to `calibration` of the others calibrate (all, if none is left)."""
-    if not inputs:
+def spread_over_events(annotations: Sequence[ImageAnnotation], seed: int) -> list[ImageAnnotation]:
+    """All `annotations`, ordered so that any first N cover as many events as they can; the same for the same seed.
+
+    WIDER lists its images event by event, so its first images are all one event (parade): calibrating,
+    ranking channels or checking parity on them would see one kind of scene. Each event's images and the
+    events themselves are shuffled with `seed`, then taken one per event in turn.
+    """
+    rng = random.Random(seed)
+    events: dict[str, list[ImageAnnotation]] = {}
+    for annotation in annotations:
+        events.setdefault(annotation.event, []).append(annotation)
+    queues = [rng.sample(images, len(images)) for images in events.values()]
+    rng.shuffle(queues)
+    rounds = max((len(q) for q in queues), default=0)
+    return [queue[i] for i in range(rounds) for queue in queues if i < len(queue)]
+
+
+def split_inputs(annotations: Sequence[ImageAnnotation], calibration: int, parity: int,
+                 seed: int = 0) -> tuple[list, list]:
+    """(calibration, parity) images spread over events, disjoint when there are enough.
+
+    Parity always gets its `parity` images; calibration takes up to `calibration` of the rest, or, if none
+    is left, of all images (overlapping parity) rather than none.
+    """
+    if not annotations:
         raise InputError("no readable image to calibrate on or to check parity with")
-    checking = inputs[-parity:]
-    calibrating = inputs[:-parity][:calibration] or inputs[:calibration]
+    ordered = spread_over_events(annotations, seed)
+    checking = ordered[:parity]
+    calibrating = ordered[parity:][:calibration] or ordered[:calibration]
     return calibrating, checking
 
 
 def load_inputs(dataset: Dataset, family: Family, calibration: int, parity: int,
-                skip_unreadable: bool = False) -> tuple[list, list]:
-    """(name, input) pairs for calibration and for parity, decoding only the images those use."""
-    calibrating, checking = split_inputs(list(dataset.present), calibration, parity)
+                skip_unreadable: bool = False, seed: int = 0) -> tuple[list, list]:
+    """(name, input) pairs for calibration and for parity, chosen with `seed`, decoding only the images those use."""
+    calibrating, checking = split_inputs(dataset.present, calibration, parity, seed)
     wanted = {a.name: a for a in calibrating + checking}
     arrays = {a.name: family.preprocess(image)
               for a, image in iter_images(replace(dataset, present=tuple(wanted.values())), skip_unreadable)}

@@ -56,17 +56,31 @@ def last_metrics(run_dir: Path) -> dict:
     return merged
 
 
+def file_identity(path: Path) -> tuple[int, int, int] | None:
+    """(inode, mtime in ns, size) of `path`, or None when absent: a file written anew since has another."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+
 def train(model, dataset_dir: Path, run_dir: Path, resolution: int, settings: TrainSettings) -> tuple[Path, float]:
-    """Run rfdetr's trainer; return its best checkpoint and the wall seconds it took."""
+    """Run rfdetr's trainer; return its best checkpoint and the wall seconds it took.
+
+    A previous run's best checkpoint in `run_dir` is left in place, so a run stopped early (Ctrl-C) loses
+    nothing, but it never passes for this run's: unless the trainer wrote the file anew, this is an error.
+    """
     best = run_dir / BEST_CHECKPOINT
-    best.unlink(missing_ok=True)  # a previous run's best must not pass for this run's
+    previous = file_identity(best)
     start = time.perf_counter()
     model.train(dataset_dir=str(dataset_dir), output_dir=str(run_dir), resolution=resolution,
                 epochs=settings.epochs, batch_size=settings.batch_size, grad_accum_steps=settings.grad_accum_steps,
                 lr=settings.lr, device=settings.device, num_workers=settings.num_workers,
                 multi_scale=settings.multi_scale, seed=settings.seed, tensorboard=False, progress_bar="tqdm")
-    if not best.is_file():
-        raise RuntimeError(f"{run_dir}: rfdetr's trainer finished without writing {BEST_CHECKPOINT}")
+    if file_identity(best) in (None, previous):
+        stale = " (the one there is a previous run's)" if previous else ""
+        raise RuntimeError(f"{run_dir}: rfdetr's trainer finished without writing {BEST_CHECKPOINT}{stale}")
     return best, time.perf_counter() - start
 
 

@@ -26,6 +26,9 @@ from . import BLOCK, CLASS_NAMES, DECODER_LAYERS, VARIANTS
 
 log = logging.getLogger(__name__)
 
+# Tensors rfdetr fits to the model faithfully (query groups sliced, position embeddings interpolated to the resolution)
+RESAMPLED = ("refpoint_embed.weight", "query_feat.weight", "embeddings.position_embeddings")
+REBUILT = "_kp_active_mask"  # a buffer rfdetr derives from the config; published checkpoints predate it
 
 
 @dataclass(frozen=True)
@@ -45,12 +48,44 @@ class Baseline:
 
 
 def describe_source(source: dict) -> str:
-    """'untrained (seed 0)', 'checkpoint best.pth (sha256 1a2b3c4d…)' or 'COCO weights rf-detr-nano.pth'."""
+    """'untrained (seed 0)', 'checkpoint best.pth (sha256 1a2b3c4d…)' or 'COCO weights rf-detr-nano.pth'.
+
+    A checkpoint loaded with --allow-partial says PARTIAL and what did not load, so no table or plot title
+    passes it off as the trained model.
+    """
     if source["kind"] == "untrained":
         return f"untrained (seed {source['seed']})"
     if source["kind"] == "checkpoint":
-        return f"checkpoint {Path(source['path']).name} (sha256 {source['sha256'][:12]})"
+        partial = f", PARTIAL: {describe_gaps(source['partial'])}" if source.get("partial") else ""
+        return f"checkpoint {Path(source['path']).name} (sha256 {source['sha256'][:12]}{partial})"
     return f"COCO weights {Path(source['path']).name}"
+
+
+def load_gaps(state: dict, net: nn.Module) -> dict[str, list[str]]:
+    """What of a checkpoint's `state` did not end up in `net` as trained; empty lists when it loaded whole.
+
+    rfdetr loads with strict=False and only logs the gaps (a warning quiet_rfdetr hides), so they are recomputed
+    from the two state dicts: model tensors the checkpoint lacks ('random_init'), tensors rfdetr truncated or tiled
+    to fit ('resized': the class head for another class count) and checkpoint tensors nothing took ('unused').
+    """
+    model = net.state_dict()
+    return {"random_init": [k for k in model if k not in state and not k.endswith(REBUILT)],
+            "resized": [k for k, v in model.items() if k in state and not k.endswith(RESAMPLED)
+                        and tuple(state[k].shape) != tuple(v.shape)],
+            "unused": [k for k in state if k not in model]}
+
+
+def describe_gaps(gaps: dict[str, list[str]], names: int = 0) -> str:
+    """'2 tensors left at random init; 1 tensor in the checkpoint but unused', naming up to `names` of each kind."""
+    labels = {"random_init": "left at random init", "resized": "resized from the checkpoint's shape (not trained "
+              "at this size)", "unused": "in the checkpoint but unused"}
+    parts = []
+    for kind, label in labels.items():
+        keys = gaps.get(kind, [])
+        if keys:
+            listed = ", ".join(keys[:names]) + (f", … {len(keys) - names} more" if len(keys) > names else "")
+            parts.append(f"{len(keys)} tensor{'s' * (len(keys) != 1)} {label}" + (f" ({listed})" if names else ""))
+    return "; ".join(parts)
 
 
 def check_resolution(resolution: int) -> None:
@@ -62,7 +97,10 @@ def check_resolution(resolution: int) -> None:
 
 @contextlib.contextmanager
 def quiet_rfdetr() -> Iterator[None]:
-    """Silence rfdetr's expected warnings (no DINOv2 weights, untrained init) so the run's own log stays readable."""
+    """Silence rfdetr's expected warnings (no DINOv2 weights, untrained init) so the run's own log stays readable.
+
+    Its 'loaded only partially' warning goes too; `load_gaps` checks for that itself rather than scraping logs.
+    """
     rf_logger = logging.getLogger("rf-detr")
     level = rf_logger.level
     rf_logger.setLevel(logging.ERROR)
@@ -166,9 +204,30 @@ def _construct(variant: str, **kwargs):
         return getattr(rfdetr, CLASS_NAMES[variant])(**kwargs)
 
 
+def _check_complete(path: Path, variant: str, checkpoint: dict, net: nn.Module, allow_partial: bool) -> dict:
+    """The gaps of a load that left weights untrained: an InputError, or with `allow_partial` a warning and a record.
+
+    A partly loaded model compressed and benchmarked as if trained would mislead every result downstream.
+    """
+    gaps = load_gaps(checkpoint["model"], net)
+    if not any(gaps.values()):
+        return {}
+    trained, built = int(checkpoint["model"]["class_embed.bias"].shape[0]) - 1, int(net.class_embed.out_features) - 1
+    classes = f" (trained for {trained} classes, built for {built}; see --num-classes)" if trained != built else ""
+    what = f"{path}: loads only partly into RF-DETR {variant}{classes}: {describe_gaps(gaps, names=5)}"
+    if not allow_partial:
+        raise InputError(f"{what}. Use a checkpoint trained for this model, or --allow-partial to go on with "
+                         "every output marked PARTIAL")
+    log.warning("%s; going on (--allow-partial), every output is marked PARTIAL", what)
+    return gaps
+
+
 def _from_checkpoint(path: Path, variant: str | None, resolution: int | None, num_classes: int | None,
-                     seed: int) -> tuple[object, str, dict]:
-    """Load a fine-tuned checkpoint through rfdetr's own loader after checking it fits the variant."""
+                     seed: int, allow_partial: bool = False) -> tuple[object, str, dict]:
+    """Load a fine-tuned checkpoint through rfdetr's own loader, checked to fit the variant and to load whole.
+
+    With `allow_partial`, a checkpoint that loads only partly is used, and its source records what did not load.
+    """
     checkpoint = read_checkpoint(path)
     variant = resolve_variant(checkpoint, variant, path)
     resolution = resolution or int(_setting(checkpoint, "resolution") or 0) or None
@@ -182,7 +241,9 @@ def _from_checkpoint(path: Path, variant: str | None, resolution: int | None, nu
         model = _construct(variant, **kwargs)
     except (RuntimeError, ValueError, KeyError) as err:
         raise InputError(f"{path}: does not load into RF-DETR {variant} ({str(err).splitlines()[0]})") from None
-    return model, variant, {"kind": "checkpoint", "path": str(path), "sha256": sha256_file(path)}
+    partial = _check_complete(path, variant, checkpoint, model.model.model, allow_partial)
+    source = {"kind": "checkpoint", "path": str(path), "sha256": sha256_file(path)}
+    return model, variant, {**source, "partial": partial} if partial else source
 
 
 def _from_coco(variant: str, resolution: int | None) -> tuple[object, str, dict]:
@@ -199,17 +260,18 @@ def _from_coco(variant: str, resolution: int | None) -> tuple[object, str, dict]
 
 def load_detector(checkpoint: str | os.PathLike | None = None, weights: str | None = None,
                   variant: str | None = None, resolution: int | None = None, num_classes: int | None = None,
-                  seed: int = 0) -> tuple[object, str, dict]:
+                  seed: int = 0, allow_partial: bool = False) -> tuple[object, str, dict]:
     """rfdetr's detector object, its variant and its source record; untrained from `seed` without checkpoint or weights.
 
     Training needs the whole rfdetr object (configs, all query groups); inference only `load_baseline`'s trim.
+    A checkpoint that loads only partly is refused unless `allow_partial`, which records the gaps in the source.
     """
     if checkpoint and weights:
         raise InputError("--checkpoint and --weights are alternatives; give one")
     if resolution:
         check_resolution(resolution)
     if checkpoint:
-        return _from_checkpoint(Path(checkpoint), variant, resolution, num_classes, seed)
+        return _from_checkpoint(Path(checkpoint), variant, resolution, num_classes, seed, allow_partial)
     variant = variant or "nano"
     if weights == "coco":
         return _from_coco(variant, resolution)
@@ -223,9 +285,10 @@ def load_detector(checkpoint: str | os.PathLike | None = None, weights: str | No
 
 def load_baseline(checkpoint: str | os.PathLike | None = None, weights: str | None = None,
                   variant: str | None = None, resolution: int | None = None, num_classes: int | None = None,
-                  seed: int = 0) -> Baseline:
+                  seed: int = 0, allow_partial: bool = False) -> Baseline:
     """Build the starting detector, trimmed for inference; with neither a checkpoint nor weights, untrained."""
-    model, variant, source = load_detector(checkpoint, weights, variant, resolution, num_classes, seed)
+    model, variant, source = load_detector(checkpoint, weights, variant, resolution, num_classes, seed,
+                                           allow_partial)
     lwdetr = model.model.model
     return Baseline(inference_module(lwdetr), variant, model.model.resolution,
                     int(lwdetr.class_embed.out_features) - 1, source)

@@ -17,7 +17,7 @@ def rebuild_baseline(header: dict) -> Baseline:
     if source["kind"] == "untrained":
         return load_baseline(seed=source["seed"], **settings)
     if source["kind"] == "checkpoint":
-        return load_baseline(checkpoint=source["path"], **settings)
+        return load_baseline(checkpoint=source["path"], allow_partial=bool(source.get("partial")), **settings)
     return load_baseline(weights="coco", **settings)
 
 
