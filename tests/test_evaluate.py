@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 
 import numpy as np
 import pytest
@@ -11,15 +12,16 @@ import pytest
 from facecompress.evaluation import __main__ as cli
 from facecompress.core.errors import InputError
 from facecompress.evaluation.submission import prediction_path, write_prediction_file
-from facecompress.data.wider import SETTINGS, MatImage, read_bbx, read_mat_ground_truth
+from facecompress.data.wider import (MAT_FILE, SETTING_MAT_FILES, SETTINGS, MatImage, read_bbx,
+                                     read_mat_ground_truth)
 from facecompress.evaluation.official import THRESHOLDS, evaluate, match_faces, voc_ap
 
 FAR = [500.0, 500.0, 10.0, 10.0]  # a box that overlaps no face
 
 
-def image(stem: str, boxes, keep=None) -> MatImage:
-    """A ground-truth image; every face in every setting unless `keep` says otherwise."""
-    boxes = np.asarray(boxes, dtype=np.int32).reshape(-1, 4)
+def image(stem: str, boxes, keep=None, dtype=np.int32) -> MatImage:
+    """A ground-truth image, its boxes stored as `dtype`; every face in every setting unless `keep` says otherwise."""
+    boxes = np.asarray(boxes, dtype=dtype).reshape(-1, 4)
     kept = np.arange(len(boxes)) if keep is None else np.asarray(keep, dtype=np.int64)
     return MatImage("0--Test", stem, boxes, np.zeros((len(boxes), 6), np.int64), {s: kept for s in SETTINGS})
 
@@ -124,6 +126,25 @@ def test_integer_overlap_rounds_the_detection_corners():
     assert match_faces(dets([*det, 1]), np.array([face]), "port")[0] == -1
 
 
+def test_double_boxes_take_the_best_face_not_the_first():
+    # the case above with the .mat storing double: IoU 99/143 and 1 stay apart, so max finds face 1
+    faces = [[0, 0, 10, 10], [2, 0, 10, 10]]
+    predictions = {"0--Test/a.jpg": dets([2, 0, 10, 10, 0.9], [*FAR, 0.1])}
+    assert list(match_faces(predictions["0--Test/a.jpg"], np.array(faces, dtype=np.float64))) == [1, -1]
+    result = evaluate(predictions, [image("a", faces, keep=[1], dtype=np.float64)])
+    assert result.ap["easy"] == 1.0 and result.arithmetic == "double"
+    assert evaluate(predictions, [image("a", faces, keep=[1])]).arithmetic == "int32"
+
+
+def test_double_boxes_do_not_round_the_detection_corners():
+    # the 5.4 corner above, against a double face: intersection 46, union 100 + 46 - 46, IoU 0.46 - a miss
+    face, det = [0, 0, 9, 9], [5.4, 0, 3.6, 9]
+    assert match_faces(dets([*det, 1]), np.array([face], dtype=np.float64))[0] == -1
+    predictions = {"0--Test/a.jpg": dets([*det, 0.9], [*FAR, 0.1])}
+    assert ap(predictions, [image("a", [face], dtype=np.float64)]) == 0.0
+    assert ap(predictions, [image("a", [face])]) == 1.0
+
+
 def test_scores_outside_unit_range_normalise_differently():
     # logits 100.05 (hit) and 100.0 (stray): MATLAB maps them to 1 and 0; the port's min is seeded with 1,
     # so both land above 0.999 and enter together
@@ -224,6 +245,51 @@ def test_curves_are_the_thresholds_high_to_low(real_gt):
     assert np.array_equal(curve.thresholds, THRESHOLDS) and len(curve.precision) == len(curve.recall) == 1000
 
 
+# --- ground truth re-saved in another class ----------------------------------------------------------------
+
+def resave(source, target, dtype, names=(MAT_FILE, *SETTING_MAT_FILES.values())):
+    """Copy the four .mat files, re-saving `names` with every face_bbx_list cell as `dtype`, as other tools do."""
+    import scipy.io
+
+    target.mkdir(parents=True, exist_ok=True)
+    for name in (MAT_FILE, *SETTING_MAT_FILES.values()):
+        if name not in names:
+            shutil.copy(source / name, target / name)
+            continue
+        data = {k: v for k, v in scipy.io.loadmat(source / name).items() if not k.startswith("__")}
+        events = data["face_bbx_list"].copy()
+        for e in range(len(events)):
+            events[e, 0] = events[e, 0].copy()
+            for i in range(len(events[e, 0])):
+                events[e, 0][i, 0] = events[e, 0][i, 0].astype(dtype)
+        scipy.io.savemat(target / name, {**data, "face_bbx_list": events})
+    return target
+
+
+def test_double_mat_keeps_its_class(sample_dataset, tmp_path):
+    split = sample_dataset[1]
+    stored, double = read_mat_ground_truth(split), read_mat_ground_truth(resave(split, tmp_path, np.float64))
+    assert all(m.boxes.dtype == np.int32 for m in stored) and all(m.boxes.dtype == np.float64 for m in double)
+    for a, b in zip(stored, double):
+        assert a.name == b.name and np.array_equal(a.boxes, b.boxes) and np.array_equal(a.attributes, b.attributes)
+        assert all(np.array_equal(a.keep[s], b.keep[s]) for s in SETTINGS)
+
+
+def test_setting_file_of_another_class_is_refused(sample_dataset, tmp_path):
+    # eval_tools score each setting with the boxes of its own file, so one class must hold in all four
+    resave(sample_dataset[1], tmp_path, np.float64, names=(MAT_FILE,))
+    with pytest.raises(InputError) as err:
+        read_mat_ground_truth(tmp_path)
+    assert "wider_easy_val.mat: face_bbx_list of" in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.float32, np.uint8])
+def test_box_class_matlab_would_compute_otherwise_is_refused(sample_dataset, tmp_path, dtype):
+    resave(sample_dataset[1], tmp_path, dtype)
+    with pytest.raises(InputError, match=f"wider_face_val.mat: face_bbx_list of .* stored as {np.dtype(dtype)}"):
+        read_mat_ground_truth(tmp_path)
+
+
 # --- the command line --------------------------------------------------------------------------------------
 
 def test_cli_prints_json_last(tmp_path, wider_real, real_gt, capsys):
@@ -242,3 +308,22 @@ def test_cli_bad_input_exits_2(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["--pred", str(tmp_path / "nowhere"), "--gt", str(tmp_path)])
     assert exit_info.value.code == 2 and "prediction folder not found" in capsys.readouterr().err
+
+
+def test_cli_says_which_arithmetic(tmp_path, wider_real, capsys):
+    sample = read_bbx(wider_real / "wider_face_split" / "sample_val_bbx_gt.txt")
+    rng = np.random.default_rng(1)
+    for annotation in sample:  # faces moved by half pixels: where int32 rounding and double part
+        boxes = annotation.boxes + rng.integers(-4, 5, annotation.boxes.shape) * 0.5
+        write_prediction_file(prediction_path(tmp_path / "pred", annotation.name), annotation.name,
+                              np.column_stack([boxes, rng.random(len(boxes))]))
+    double = resave(wider_real / "ground_truth", tmp_path / "double", np.float64)
+    args = ["--pred", str(tmp_path / "pred"), "--restrict"]
+    runs = {}
+    for gt, compat in ((wider_real / "ground_truth", "matlab"), (double, "matlab"), (double, "port")):
+        runs[gt.name, compat] = cli.main(args + ["--gt", str(gt), "--compat", compat])
+        out = capsys.readouterr().out.strip().splitlines()
+        assert json.loads(out[-1]) == runs[gt.name, compat]
+        assert f"overlap arithmetic: {runs[gt.name, compat]['arithmetic']} (" in out[0]
+    assert [r["arithmetic"] for r in runs.values()] == ["int32", "double", "double"]
+    assert runs["ground_truth", "matlab"]["hard"] != runs["double", "matlab"]["hard"]

@@ -1,14 +1,17 @@
 """The vectorised evaluator against line-by-line transcriptions of eval_tools' .m files and of the Python port.
 
 The transcriptions below follow the original loops statement by statement, with MATLAB's types done by
-hand on Python scalars (int32: round half away from zero, saturation; single: numpy float32), and are
-compared with facecompress.evaluation.official on random crowded images built to hit the awkward cases: boxes on
-half pixels, overlapping faces, duplicates, tied scores, scores outside [0, 1], empty images.
+hand on Python scalars (int32: round half away from zero, saturation; double: IEEE 754 with MATLAB's
+NaN-skipping max and min; single: numpy float32), and are compared with facecompress.evaluation.official
+on random crowded images built to hit the awkward cases: boxes on half pixels, overlapping faces,
+duplicates, tied scores, scores outside [0, 1], empty images; ground truth stored as int32 (the official
+class), as double (files re-saved by other tools), or both in one set (MATLAB's class is per cell).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -66,6 +69,47 @@ def m_boxoverlap(a: list[list[int]], b: list[float]) -> list[int]:
     return out
 
 
+def d_max(a: float, b: float) -> float:
+    """max(double, double): a NaN operand is skipped."""
+    return a if math.isnan(b) else b if math.isnan(a) else max(a, b)
+
+
+def d_min(a: float, b: float) -> float:
+    return a if math.isnan(b) else b if math.isnan(a) else min(a, b)
+
+
+def d_div(a: float, b: float) -> float:
+    """double ./ double as IEEE 754 (Python raises on a zero divisor)."""
+    if b != 0 or math.isnan(b):
+        return a / b
+    if a == 0 or math.isnan(a):
+        return math.nan
+    return math.inf if (a > 0) == (math.copysign(1.0, b) > 0) else -math.inf
+
+
+def d_boxoverlap(a: list[list[float]], b: list[float]) -> list[float]:
+    """boxoverlap.m with `a` double rows (x1 y1 x2 y2) and `b` a double row."""
+    out = []
+    for a1, a2, a3, a4 in a:
+        x1, y1, x2, y2 = d_max(a1, b[0]), d_max(a2, b[1]), d_min(a3, b[2]), d_min(a4, b[3])
+        w, h = x2 - x1 + 1, y2 - y1 + 1
+        inter = w * h
+        aarea = (a3 - a1 + 1) * (a4 - a2 + 1)
+        barea = (b[2] - b[0] + 1) * (b[3] - b[1] + 1)
+        o = d_div(inter, aarea + barea - inter)
+        out.append(0.0 if w <= 0 or h <= 0 else o)  # o(w <= 0) = 0: a NaN w keeps a NaN o
+    return out
+
+
+def m_max_index(values: list) -> tuple[float, int]:
+    """[m, idx] = max(v): the first index of the maximum, NaN skipped (all NaN: NaN at index 1)."""
+    numbers = [i for i, v in enumerate(values) if not math.isnan(v)]
+    if not numbers:
+        return math.nan, 0
+    best = max(values[i] for i in numbers)
+    return best, next(i for i in numbers if values[i] == best)
+
+
 def m_read_sort(dets: np.ndarray) -> np.ndarray:
     """read_pred.m's [~, i] = sort(bbx(:,5), 'descend'): stable, NaN first."""
     keys = [(0, 0.0) if math.isnan(s) else (1, -s) for s in dets[:, 4]]
@@ -91,15 +135,21 @@ def m_norm(pred: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def m_image_evaluation(pred: np.ndarray, gt: np.ndarray, ignore: np.ndarray) -> tuple[list[int], list[int]]:
+    """image_evaluation.m, in the class the ground truth is stored in: int32 or double."""
     pred = pred.copy()
     pred[:, 2] += pred[:, 0]
     pred[:, 3] += pred[:, 1]
-    rows = [[int(x), int(y), sat(int(x) + int(w)), sat(int(y) + int(h))] for x, y, w, h in gt]
+    if gt.dtype == np.float64:  # gt_bbx(:,3) = gt_bbx(:,1) + gt_bbx(:,3) in double
+        rows = [[float(x), float(y), float(x) + float(w), float(y) + float(h)] for x, y, w, h in gt]
+        boxoverlap = d_boxoverlap
+    else:
+        assert gt.dtype == np.int32
+        rows = [[int(x), int(y), sat(int(x) + int(w)), sat(int(y) + int(h))] for x, y, w, h in gt]
+        boxoverlap = m_boxoverlap
     recall_list, proposal, pred_recall = [0] * len(gt), [1] * len(pred), [0] * len(pred)
     for h in range(len(pred)):
-        overlap = m_boxoverlap(rows, list(pred[h, :4]))
-        best = max(overlap)
-        idx = overlap.index(best)
+        overlap = boxoverlap(rows, [float(v) for v in pred[h, :4]])
+        best, idx = m_max_index(overlap)
         if best >= 0.5:
             if ignore[idx] == 0:
                 recall_list[idx] = -1
@@ -229,11 +279,35 @@ def random_image(rng: np.random.Generator, index: int) -> tuple[MatImage, np.nda
     return image, np.column_stack([coords, scores])
 
 
+def as_double(images: list[MatImage]) -> list[MatImage]:
+    """The same ground truth stored as double, as other tools re-save the .mat files."""
+    return [replace(image, boxes=image.boxes.astype(np.float64)) for image in images]
+
+
+def odd_image(rng: np.random.Generator, index: int, double: bool) -> tuple[MatImage, np.ndarray]:
+    """random_image, its faces moved by half pixels when stored as double, plus detections with NaN, inf or w < 0."""
+    image, dets = random_image(rng, index)
+    if double:
+        image = replace(image, boxes=image.boxes + rng.integers(0, 2, image.boxes.shape) * 0.5)
+    odd = np.column_stack([rng.uniform(0, 100, (6, 2)), rng.uniform(-5, 30, (6, 2)), rng.uniform(-0.5, 2, 6)])
+    odd[np.arange(4), rng.integers(0, 4, 4)] = [np.nan, np.inf, -np.inf, 1e12]
+    return image, np.concatenate([dets, odd])
+
+
 @pytest.fixture(scope="module")
 def random_set():
     rng = np.random.default_rng(7)
     pairs = [random_image(rng, i) for i in range(60)]
     return [p[0] for p in pairs], {p[0].name: p[1] for p in pairs}
+
+
+@pytest.fixture(scope="module", params=["int32", "double", "int32+double"])
+def odd_set(request):
+    """Awkward images whose boxes are int32, double, or each image's class drawn at random (per cell, as MATLAB)."""
+    rng = np.random.default_rng(11)
+    classes = request.param.split("+")
+    pairs = [odd_image(rng, i, rng.choice(classes) == "double") for i in range(60)]
+    return [p[0] for p in pairs], {p[0].name: p[1] for p in pairs}, request.param
 
 
 @pytest.mark.parametrize("compat, reference", [("matlab", matlab_reference), ("port", port_reference)])
@@ -257,6 +331,28 @@ def test_matlab_transcription_with_nan_scores_and_missing_images(random_set):
     assert result.ap == pytest.approx(expected, rel=1e-12)
 
 
+def test_double_ground_truth_matches_transcription_and_differs_from_int32(random_set):
+    images, predictions = random_set
+    double = as_double(images)
+    result = evaluate(predictions, double, "matlab")
+    assert result.arithmetic == "double" and evaluate(predictions, images).arithmetic == "int32"
+    assert result.ap == pytest.approx(matlab_reference(predictions, double), rel=1e-12, abs=1e-15)
+    int32 = evaluate(predictions, images).ap
+    assert max(abs(result.ap[s] - int32[s]) for s in SETTINGS) > 0.01  # same boxes, other class, other AP
+    port = evaluate(predictions, double, "port")
+    assert port.arithmetic == "double" and port.ap == evaluate(predictions, images, "port").ap
+
+
+@pytest.mark.parametrize("compat, reference", [("matlab", matlab_reference), ("port", port_reference)])
+def test_stored_class_matches_transcription_on_awkward_boxes(odd_set, compat, reference):
+    images, predictions, classes = odd_set
+    result = evaluate(predictions, images, compat)
+    assert result.arithmetic == (classes if compat == "matlab" else "double")
+    expected = reference(predictions, images)
+    for setting in SETTINGS:
+        assert result.ap[setting] == pytest.approx(expected[setting], rel=1e-12, abs=1e-15)
+
+
 def test_real_ground_truth_subset_matches_transcriptions(wider_real):
     images = read_mat_ground_truth(wider_real / "ground_truth")[:40]  # crowded parade images come first
     rng = np.random.default_rng(3)
@@ -271,3 +367,16 @@ def test_real_ground_truth_subset_matches_transcriptions(wider_real):
 
 def test_curve_thresholds_are_eval_tools_own():
     assert np.array_equal(THRESHOLDS, np.array([1 - t / 1000 for t in range(1, 1001)]))
+
+
+def test_real_ground_truth_as_double_matches_transcriptions(wider_real):
+    images = as_double(read_mat_ground_truth(wider_real / "ground_truth")[:40])
+    rng = np.random.default_rng(5)
+    predictions = {}
+    for image in images:
+        faces = image.boxes[rng.integers(0, len(image.boxes), 25)]
+        dets = faces + rng.integers(-4, 5, faces.shape) * 0.5  # half pixels: where int32 rounding parts from double
+        predictions[image.name] = np.column_stack([dets, rng.random(25)])
+    for compat, reference in (("matlab", matlab_reference), ("port", port_reference)):
+        result = evaluate(predictions, images, compat)
+        assert result.arithmetic == "double" and result.ap == pytest.approx(reference(predictions, images), rel=1e-12)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +12,7 @@ from PIL import Image
 
 from facecompress.data import sample
 from facecompress.data.dataset import SAMPLE_MARKER, open_dataset
-from facecompress.data.wider import BBX_FILE, SETTINGS, compare_txt_and_mat, read_bbx, read_mat_ground_truth
+from facecompress.data.wider import BBX_FILE, MAT_FILE, SETTINGS, compare_txt_and_mat, read_bbx, read_mat_ground_truth
 
 
 def _tree(root):
@@ -110,3 +112,90 @@ def test_keep_existing_leaves_real_data_and_succeeds(tmp_path, capsys):
     sample.main(["--images", str(tmp_path / "images"), "--split", str(split), "--keep-existing"])
     assert "using it, generating nothing" in capsys.readouterr().out
     assert (split / BBX_FILE).read_text() == "real annotations" and not (tmp_path / "images").exists()
+
+
+def _state(root) -> dict[str, str]:
+    """Every path under `root` with its file's sha256 ('' for a folder): any write or deletion changes it."""
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else ""
+            for p in sorted(root.rglob("*"))}
+
+
+# each case: files a user put there (folder, path inside it); one WIDER file is enough to make a folder real
+FOREIGN = {
+    "official .mat files only": [("split", "wider_face_val.mat"), ("split", "wider_easy_val.mat"),
+                                 ("split", "wider_medium_val.mat"), ("split", "wider_hard_val.mat")],
+    "one setting .mat": [("split", "wider_hard_val.mat")],
+    "bbx text only": [("split", BBX_FILE)],
+    "images only": [("images", "0--Parade/0_Parade_marchingband_1_5.jpg")],
+    "a png at the top": [("images", "face.PNG")],
+    "an image in the split folder": [("split", "0--Parade/0_Parade_marchingband_1_5.jpg")],
+    ".mat in the images folder": [("images", "wider_face_val.mat")],
+}
+
+
+def _foreign(tmp_path, files):
+    images, split = tmp_path / "images", tmp_path / "split"
+    for folder, name in files:
+        path = tmp_path / folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"user data " + name.encode())
+    return images, split
+
+
+@pytest.mark.parametrize("flags", [[], ["--force"]])
+@pytest.mark.parametrize("case", FOREIGN)
+def test_any_wider_file_without_marker_is_refused_and_untouched(tmp_path, capsys, case, flags):
+    images, split = _foreign(tmp_path, FOREIGN[case])
+    before = _state(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        sample.main(["--images", str(images), "--split", str(split), "--per-event", "1", *flags])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    folder, name = FOREIGN[case][0]
+    assert err.count("\n") == 1 and "not a generated sample; not overwriting" in err
+    assert f"{tmp_path / folder}: holds " in err and Path(name).name in err
+    assert _state(tmp_path) == before
+
+
+@pytest.mark.parametrize("case", FOREIGN)
+def test_keep_existing_writes_nothing_next_to_any_wider_file(tmp_path, capsys, case):
+    images, split = _foreign(tmp_path, FOREIGN[case])
+    before = _state(tmp_path)
+    sample.main(["--images", str(images), "--split", str(split), "--per-event", "1", "--keep-existing"])
+    out = capsys.readouterr().out
+    assert "using it, generating nothing" in out and Path(FOREIGN[case][0][1]).name in out
+    assert _state(tmp_path) == before
+
+
+def test_real_mat_files_keep_their_bytes(tmp_path, wider_real, capsys):
+    split = tmp_path / "split"
+    split.mkdir()
+    for path in (wider_real / "ground_truth").glob("*.mat"):
+        (split / path.name).write_bytes(path.read_bytes())
+    before = _state(tmp_path)
+    sample.main(["--images", str(tmp_path / "images"), "--split", str(split), "--keep-existing"])
+    with pytest.raises(SystemExit):
+        sample.main(["--images", str(tmp_path / "images"), "--split", str(split), "--force"])
+    assert _state(tmp_path) == before and sum(map(bool, before.values())) == 4
+
+
+def test_other_files_do_not_make_a_folder_real(tmp_path):
+    images, split = tmp_path / "images", tmp_path / "split"
+    for path in (split / "README.md", images / "notes.txt"):
+        path.parent.mkdir(parents=True)
+        path.write_text("not WIDER")
+    annotations = sample.generate(images, split, per_event=1)
+    assert (split / BBX_FILE).is_file() and (images / annotations[0].name).is_file()
+    assert (split / "README.md").read_text() == (images / "notes.txt").read_text() == "not WIDER"
+
+
+def test_own_sample_is_kept_by_keep_existing_and_regenerated_by_force(tmp_path, capsys):
+    images, split = tmp_path / "images", tmp_path / "split"
+    args = ["--images", str(images), "--split", str(split), "--per-event", "1"]
+    sample.main(args)
+    stamp = (split / MAT_FILE).stat().st_mtime_ns
+    sample.main(args + ["--keep-existing"])
+    assert (split / MAT_FILE).stat().st_mtime_ns == stamp
+    sample.main(args + ["--force"])
+    assert (split / MAT_FILE).stat().st_mtime_ns != stamp
+    assert "generated sample (not WIDER FACE)" in capsys.readouterr().out

@@ -7,6 +7,10 @@ describe what was done to each face (blur, darkening, occlusion), a bbx text fil
 evaluation `.mat` files in the official structure. It is not WIDER FACE, and every report says so.
 
 Usage: python -m facecompress.data.sample [--images DIR] [--split DIR] [--seed N] [--per-event N] [--force]
+                                         [--keep-existing]
+
+It never writes into a folder that holds a WIDER file (the bbx text, an evaluation .mat, an image) but
+not its marker: it refuses, or with --keep-existing leaves both folders alone and exits 0.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from PIL import Image, ImageDraw, ImageFilter
 from ..core import atomic
 from ..data.dataset import DEFAULT_IMAGES, DEFAULT_SPLIT, SAMPLE_MARKER, sample_info
 from ..core.errors import InputError, exit_on_input_error
-from ..data.wider import ATTRIBUTES, BBX_FILE, MAT_FILE, SETTING_MAT_FILES, SETTINGS, ImageAnnotation, read_bbx
+from ..data.wider import (ATTRIBUTES, BBX_FILE, IMAGE_SUFFIXES, MAT_FILE, SETTING_MAT_FILES, SETTINGS, ImageAnnotation,
+                          read_bbx)
 
 GENERATOR_VERSION = 1  # bump when the scenes change, so an old sample is not mistaken for the new one
 WIDTH = 1024  # every WIDER val image is 1024 px wide
@@ -221,12 +226,25 @@ def _stem(event: str, index: int) -> str:
     return f"{number}_{name}_sample_{number}_{index}"
 
 
-def foreign_folder(images_dir: Path, split_dir: Path) -> Path | None:
-    """The first folder holding data that is not a generated sample (a user's real dataset), or None."""
-    for folder, occupied in ((split_dir, (split_dir / BBX_FILE).exists()),
-                             (images_dir, images_dir.is_dir() and any(images_dir.iterdir()))):
-        if occupied and sample_info(folder) is None:
-            return folder
+def _wider_file(folder: Path) -> Path | None:
+    """The first WIDER file in `folder` (an annotation file the generator writes, or an image at any depth), or None.
+
+    Any of them may be a user's real data, so a folder holding one without our marker is never written to.
+    """
+    if not folder.is_dir():
+        return None
+    for name in (BBX_FILE, MAT_FILE, *SETTING_MAT_FILES.values()):
+        if (folder / name).exists():
+            return folder / name
+    return next((p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES), None)
+
+
+def foreign_folder(images_dir: Path, split_dir: Path) -> tuple[Path, Path] | None:
+    """(folder, WIDER file found) for the first folder holding data that is not a generated sample, or None."""
+    for folder in (split_dir, images_dir):
+        found = None if sample_info(folder) is not None else _wider_file(folder)
+        if found is not None:
+            return folder, found
     return None
 
 
@@ -261,8 +279,9 @@ def generate(images_dir: str | os.PathLike = DEFAULT_IMAGES, split_dir: str | os
     images_dir, split_dir = Path(images_dir), Path(split_dir)
     foreign = foreign_folder(images_dir, split_dir)
     if foreign is not None:
-        raise InputError(f"{foreign}: holds a dataset that is not a generated sample; not overwriting it "
-                         "(point --images/--split elsewhere)")
+        folder, found = foreign
+        raise InputError(f"{folder}: holds {found.relative_to(folder)}, a WIDER file that is not a generated sample; "
+                         "not overwriting it (point --images/--split elsewhere)")
     settings = {"generator": "facecompress.sample", "version": GENERATOR_VERSION, "seed": seed, "per_event": per_event}
     previous = sample_info(split_dir) or {}
     if not force and previous.get("complete") and {k: previous.get(k) for k in settings} == settings:
@@ -308,7 +327,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     foreign = foreign_folder(Path(args.images), Path(args.split))
     if args.keep_existing and foreign is not None:
-        print(f"{foreign} holds a dataset that is not the generated sample: using it, generating nothing")
+        folder, found = foreign
+        print(f"{folder} holds {found.relative_to(folder)}, a dataset that is not the generated sample: "
+              "using it, generating nothing")
         return
     annotations = generate(args.images, args.split, args.seed, args.per_event, args.force)
     faces = sum(len(a.faces) for a in annotations)

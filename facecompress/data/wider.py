@@ -23,6 +23,7 @@ BBX_FILE = "wider_face_val_bbx_gt.txt"
 MAT_FILE = "wider_face_val.mat"
 SETTING_MAT_FILES = {s: f"wider_{s}_val.mat" for s in SETTINGS}
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+BOX_CLASSES = {("i", 4): np.int32, ("f", 8): np.float64}  # box classes scored as MATLAB does: official, re-saved
 
 
 @dataclass(frozen=True, eq=False)  # arrays inside: compare by identity, not element-wise
@@ -63,7 +64,7 @@ class MatImage:
 
     event: str
     stem: str
-    boxes: np.ndarray  # (N, 4) int32, as stored
+    boxes: np.ndarray  # (N, 4) in the stored class, int32 (official) or float64; MATLAB computes in it
     attributes: np.ndarray  # (N, 6) int64
     keep: dict[str, np.ndarray]
 
@@ -138,12 +139,15 @@ def read_bbx(path: str | os.PathLike) -> list[ImageAnnotation]:
 
 
 def _load_mat(path: Path, keys: tuple[str, ...]) -> dict:
+    """The `keys` of one .mat file: face_bbx_list in its MATLAB class, the rest as stored (the cheaper read)."""
     import scipy.io  # a fifth of a second to import, and only the evaluation files need it
 
     if not path.is_file():
         raise InputError(f"{path}: evaluation file not found")
-    try:
-        data = scipy.io.loadmat(str(path))
+    try:  # scipy gives an array's compact storage type unless mat_dtype; eval_tools compute in its class
+        data = scipy.io.loadmat(str(path), variable_names=[k for k in keys if k != "face_bbx_list"])
+        if "face_bbx_list" in keys:
+            data.update(scipy.io.loadmat(str(path), variable_names=["face_bbx_list"], mat_dtype=True))
     except Exception as err:  # scipy raises several unrelated types for a damaged file
         raise InputError(f"{path}: not a readable MATLAB file ({type(err).__name__}: {err})") from None
     missing = [k for k in keys if k not in data]
@@ -157,28 +161,60 @@ def _cells(array: np.ndarray) -> list:
     return list(array.reshape(-1))
 
 
-def _mat_attributes(data: dict, event: int, image: int, count: int) -> np.ndarray:
-    columns = [np.asarray(_cells(data[f"{a}_label_list"][event, 0])[image]).reshape(-1) for a in ATTRIBUTES]
-    return np.stack(columns, axis=1).astype(np.int64) if count else np.zeros((0, 6), np.int64)
+def _box_class(cell: np.ndarray, path: Path, name: str) -> type | None:
+    """The class of one face_bbx_list cell (None when empty: MATLAB skips the image, so no arithmetic runs)."""
+    if cell.size == 0:
+        return None
+    stored = BOX_CLASSES.get((cell.dtype.kind, cell.dtype.itemsize))
+    if stored is None:
+        raise InputError(f"{path}: face_bbx_list of {name} is stored as {cell.dtype}; only int32 (official) and "
+                         "double can be scored as MATLAB does")
+    return stored
+
+
+def _image_boxes(cell: np.ndarray, path: Path, setting_cells: dict[Path, np.ndarray], name: str) -> np.ndarray:
+    """One image's boxes in their class, which every setting file must share: MATLAB scores each with its own boxes."""
+    stored = _box_class(cell, path, name)
+    for other, other_cell in setting_cells.items():
+        if cell.size and other_cell.size and _box_class(other_cell, other, name) is not stored:
+            raise InputError(f"{other}: face_bbx_list of {name} is {other_cell.dtype}, {cell.dtype} in {path.name}; "
+                             "MATLAB scores each setting in its own file's class (re-save the four files alike)")
+    return np.asarray(cell, dtype=stored or np.int32).reshape(-1, 4)
+
+
+def _event_images(main: Path, settings: dict[str, Path], files: dict[Path, dict], e: int) -> list[MatImage]:
+    """The images of event `e` in file order, from `files` (the contents of the main and the setting .mat files)."""
+    data = files[main]
+    event = str(np.asarray(_cells(data["event_list"])[e]).reshape(-1)[0])
+    names = [str(np.asarray(cell).reshape(-1)[0]) for cell in _cells(data["file_list"][e, 0])]
+    boxes = _cells(data["face_bbx_list"][e, 0])
+    labels = [_cells(data[f"{a}_label_list"][e, 0]) for a in ATTRIBUTES]
+    setting_boxes = {path: _cells(files[path]["face_bbx_list"][e, 0]) for path in settings.values()}
+    keeps = {s: _cells(files[path]["gt_list"][e, 0]) for s, path in settings.items()}
+    images = []
+    for i, (stem, cell) in enumerate(zip(names, boxes)):
+        others = {path: np.asarray(cells[i]) for path, cells in setting_boxes.items()}
+        box = _image_boxes(np.asarray(cell), main, others, f"{event}/{stem}.jpg")
+        columns = [np.asarray(label[i]).reshape(-1) for label in labels]
+        attributes = np.stack(columns, axis=1).astype(np.int64) if len(box) else np.zeros((0, 6), np.int64)
+        keep = {s: np.asarray(k[i], dtype=np.int64).reshape(-1) - 1 for s, k in keeps.items()}
+        images.append(MatImage(event, stem, box, attributes, keep))
+    return images
 
 
 def read_mat_ground_truth(split_dir: str | os.PathLike) -> list[MatImage]:
-    """Read `wider_face_val.mat` and the three setting files from `split_dir`, in official order."""
+    """Read `wider_face_val.mat` and the three setting files from `split_dir`, in official order.
+
+    Boxes keep their class (int32 officially, double when another tool re-saved the files), because MATLAB's
+    eval_tools compute in it; the evaluator follows it.
+    """
     split_dir = Path(split_dir)
+    main, settings = split_dir / MAT_FILE, {s: split_dir / f for s, f in SETTING_MAT_FILES.items()}
     keys = ("event_list", "file_list", "face_bbx_list") + tuple(f"{a}_label_list" for a in ATTRIBUTES)
-    data = _load_mat(split_dir / MAT_FILE, keys)
-    settings = {s: _load_mat(split_dir / f, ("gt_list",))["gt_list"] for s, f in SETTING_MAT_FILES.items()}
-    images = []
-    for e, event_cell in enumerate(_cells(data["event_list"])):
-        event = str(np.asarray(event_cell).reshape(-1)[0])
-        files = _cells(data["file_list"][e, 0])
-        boxes = _cells(data["face_bbx_list"][e, 0])
-        for i, (file_cell, box) in enumerate(zip(files, boxes)):
-            box = np.asarray(box, dtype=np.int32).reshape(-1, 4)
-            keep = {s: np.asarray(_cells(g[e, 0])[i], dtype=np.int64).reshape(-1) - 1 for s, g in settings.items()}
-            stem = str(np.asarray(file_cell).reshape(-1)[0])
-            images.append(MatImage(event, stem, box, _mat_attributes(data, e, i, len(box)), keep))
-    return images
+    files = {main: _load_mat(main, keys)}
+    files.update({path: _load_mat(path, ("gt_list", "face_bbx_list")) for path in settings.values()})
+    events = len(_cells(files[main]["event_list"]))
+    return [image for e in range(events) for image in _event_images(main, settings, files, e)]
 
 
 def compare_txt_and_mat(annotations: list[ImageAnnotation], mat: list[MatImage]) -> list[str]:

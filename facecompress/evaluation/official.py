@@ -11,11 +11,14 @@ Where `compat="matlab"` (eval_tools) and `compat="port"` (wondervictor's evaluat
 RetinaFace and most face-detection repositories) part:
 1. Order. read_pred.m stably sorts each image's boxes by descending score (NaN first); the port keeps
    file order, so its "up to the last box above t" cut also takes lower-scored boxes listed before it.
-2. Overlap arithmetic. The .mat boxes are int32, so boxoverlap.m runs in MATLAB int32 arithmetic: the
-   prediction's corners are rounded (half away from zero) by max/min against the face, the union is
-   rounded after adding the prediction's double area, the int32 division rounds the IoU itself to 0 or 1,
-   and all int32 results saturate. `max` then picks the *first* face (in .mat order) with rounded IoU 1,
-   not the best one. The port computes IoU in float64 and picks the face of highest IoU.
+2. Overlap arithmetic. MATLAB computes in the class the .mat stores the boxes in. The official files
+   store int32, so boxoverlap.m runs in MATLAB int32 arithmetic: the prediction's corners are rounded
+   (half away from zero) by max/min against the face, the union is rounded after adding the prediction's
+   double area, the int32 division rounds the IoU itself to 0 or 1, and all int32 results saturate. `max`
+   then picks the *first* face (in .mat order) with rounded IoU 1, not the best one. Files re-saved by
+   other tools often store double: then the IoU is plain float64 and `max` picks the first face of highest
+   IoU. Each image follows its own cell's class, and WiderResult.arithmetic says which ran. The port
+   converts the boxes to float whatever their class, so it always computes in float64.
 3. Normalisation. norm_score.m seeds max/min with realmin/realmax('single'), so the extremes and the
    normalised scores are single precision; the seeds only bind when every score is <= 0. The port seeds
    max with 0 and min with 1 (so scores all above 1 or all below 0 normalise differently), computes in
@@ -43,6 +46,7 @@ log = logging.getLogger(__name__)
 
 THRESHOLDS = 1 - np.arange(1, 1001) / 1000  # eval_tools' thresholds, high to low, bit-identical to 1-t/1000
 IOU_THRESHOLD = 0.5
+ARITHMETIC = ("int32", "double")  # MATLAB's class of the .mat boxes: int32 as published, double as often re-saved
 _I32_MIN, _I32_MAX = -2.0 ** 31, 2.0 ** 31 - 1
 _SINGLE_MAX, _SINGLE_MIN = float(np.finfo(np.float32).max), float(np.finfo(np.float32).tiny)
 
@@ -58,13 +62,18 @@ class PRCurve:
 
 @dataclass(frozen=True)
 class WiderResult:
-    """AP per setting, the curves behind it, and what was evaluated (restricted_to: None for the full set)."""
+    """AP per setting, the curves behind it, and what was evaluated (restricted_to: None for the full set).
+
+    `arithmetic` is the overlap arithmetic: "int32", "double", "int32+double" when the images' classes
+    differ, or "none" when no image has a box.
+    """
 
     ap: dict[str, float]
     pr_curves: dict[str, PRCurve]
     faces: dict[str, int]
     images: int
     compat: str
+    arithmetic: str
     restricted_to: int | None
 
 
@@ -86,20 +95,25 @@ def _rounded(values: np.ndarray, if_nan: float) -> np.ndarray:
     return np.where(np.isnan(values), if_nan, _to_int32(values))
 
 
-def _det_geometry(dets: np.ndarray, compat: str) -> tuple[np.ndarray, np.ndarray]:
+def box_arithmetic(boxes: np.ndarray, compat: str) -> str:
+    """The arithmetic an evaluator scores these ground-truth boxes in: MATLAB follows their class, the port is float."""
+    return "double" if compat == "port" or boxes.dtype.kind == "f" else "int32"
+
+
+def _det_geometry(dets: np.ndarray, arithmetic: str) -> tuple[np.ndarray, np.ndarray]:
     """Corners (x1, y1, x2, y2) as the overlap compares them, and the double area it adds to the union."""
     x1, y1 = dets[:, 0], dets[:, 1]
     x2, y2 = x1 + dets[:, 2], y1 + dets[:, 3]
     area = (x2 - x1 + 1) * (y2 - y1 + 1)
-    if compat == "matlab":  # max/min with an int32 operand return int32
+    if arithmetic == "int32":  # max/min with an int32 operand return int32
         x1, y1, x2, y2 = _rounded(x1, _I32_MIN), _rounded(y1, _I32_MIN), _rounded(x2, _I32_MAX), _rounded(y2, _I32_MAX)
     return np.column_stack([x1, y1, x2, y2]), area
 
 
-def _face_geometry(gt: np.ndarray, compat: str) -> tuple[np.ndarray, np.ndarray]:
-    """Face corners and areas: int32 saturating arithmetic (MATLAB) or float64 (port)."""
+def _face_geometry(gt: np.ndarray, arithmetic: str) -> tuple[np.ndarray, np.ndarray]:
+    """Face corners and areas: int32 saturating arithmetic or float64 (MATLAB on double boxes, and the port)."""
     g = np.asarray(gt, dtype=np.float64).reshape(-1, 4)
-    if compat == "port":
+    if arithmetic == "double":
         x2, y2 = g[:, 2] + g[:, 0], g[:, 3] + g[:, 1]
         return np.column_stack([g[:, 0], g[:, 1], x2, y2]), (x2 - g[:, 0] + 1) * (y2 - g[:, 1] + 1)
     x2, y2 = _sat(g[:, 0] + g[:, 2]), _sat(g[:, 1] + g[:, 3])
@@ -127,10 +141,10 @@ def _overlapping_pairs(dets: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray,
     return rows[keep], cols[keep], w[keep] * h[keep]
 
 
-def _overlaps(inter: np.ndarray, det_area: np.ndarray, face_area: np.ndarray, compat: str) -> np.ndarray:
-    """boxoverlap.m in int32 (union rounded, the ratio rounded to an integer) or the port's float64 IoU."""
+def _overlaps(inter: np.ndarray, det_area: np.ndarray, face_area: np.ndarray, arithmetic: str) -> np.ndarray:
+    """boxoverlap.m in int32 (union rounded, the ratio rounded to an integer) or in float64 (as the port too)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        if compat == "port":
+        if arithmetic == "double":
             return inter / (det_area + face_area - inter)
         inter = np.minimum(inter, _I32_MAX)
         union = _sat(_to_int32(face_area + det_area) - inter)
@@ -155,11 +169,16 @@ def _first_best(rows: np.ndarray, cols: np.ndarray, overlap: np.ndarray, count: 
 
 
 def match_faces(dets: np.ndarray, gt: np.ndarray, compat: str = "matlab") -> np.ndarray:
-    """The face (row of `gt`) each detection of one image is matched to by the evaluator, -1 for none."""
-    det_corners, det_area = _det_geometry(np.asarray(dets, dtype=np.float64).reshape(-1, 5), compat)
-    face_corners, face_area = _face_geometry(gt, compat)
+    """The face (row of `gt`) each detection of one image is matched to by the evaluator, -1 for none.
+
+    MATLAB's arithmetic follows `gt`'s dtype: floating point is double, any integer type int32.
+    """
+    gt = np.asarray(gt)
+    arithmetic = box_arithmetic(gt, compat)
+    det_corners, det_area = _det_geometry(np.asarray(dets, dtype=np.float64).reshape(-1, 5), arithmetic)
+    face_corners, face_area = _face_geometry(gt, arithmetic)
     rows, cols, inter = _overlapping_pairs(det_corners, face_corners)
-    return _first_best(rows, cols, _overlaps(inter, det_area[rows], face_area[cols], compat), len(det_area))
+    return _first_best(rows, cols, _overlaps(inter, det_area[rows], face_area[cols], arithmetic), len(det_area))
 
 
 def score_range(pool: np.ndarray, compat: str) -> tuple[float, float]:
@@ -284,9 +303,9 @@ def _face_starts(images: list[MatImage]) -> np.ndarray:
     return np.cumsum([0] + [len(image.boxes) for image in images])
 
 
-def _pairs(det_corners: np.ndarray, face_corners: np.ndarray, starts: np.ndarray,
-           face_starts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Overlapping (detection, face, w*h) over all images, and which detections count.
+def _pairs(det_corners: np.ndarray, face_corners: np.ndarray, starts: np.ndarray, face_starts: np.ndarray,
+           chosen: Sequence[bool]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Overlapping (detection, face, w*h) over the chosen images, and which of their detections count.
 
     evaluation.m skips an image without boxes or without predictions: its detections count nowhere.
     """
@@ -294,7 +313,7 @@ def _pairs(det_corners: np.ndarray, face_corners: np.ndarray, starts: np.ndarray
     active = np.zeros(starts[-1], dtype=bool)
     for i in range(len(starts) - 1):
         (a, b), (f, g) = starts[i:i + 2], face_starts[i:i + 2]
-        if a < b and f < g:
+        if a < b and f < g and chosen[i]:
             r, c, inter = _overlapping_pairs(det_corners[a:b], face_corners[f:g])
             rows.append(r + a)
             cols.append(c + f)
@@ -309,15 +328,36 @@ def _cut_scores(normalised: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return np.concatenate([np.zeros(0)] + parts)
 
 
+def _arithmetics(images: list[MatImage], compat: str) -> list[str]:
+    """The arithmetics the images with boxes are scored in, in ARITHMETIC order (an empty image computes none)."""
+    used = {box_arithmetic(image.boxes, compat) for image in images if len(image.boxes)}
+    return [a for a in ARITHMETIC if a in used]
+
+
+def _match_in(arithmetic: str, chosen: list[bool], images: list[MatImage], dets: np.ndarray,
+              starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """_match_all over the chosen images, all of them scored in one arithmetic; the others' detections get -1."""
+    faces = np.concatenate([np.zeros((0, 4))] + [image.boxes.reshape(-1, 4) for image in images])
+    with np.errstate(invalid="ignore"):  # inf - inf from infinite coordinates: NaN, which matches nothing
+        det_corners, det_area = _det_geometry(dets, arithmetic)
+        face_corners, face_area = _face_geometry(faces, arithmetic)
+        rows, cols, inter, active = _pairs(det_corners, face_corners, starts, _face_starts(images), chosen)
+    overlap = _overlaps(inter, det_area[rows], face_area[cols], arithmetic)
+    return _first_best(rows, cols, overlap, len(dets)), active
+
+
 def _match_all(images: list[MatImage], dets: np.ndarray, starts: np.ndarray,
                compat: str) -> tuple[np.ndarray, np.ndarray]:
-    """Each detection's face (index into all images' boxes, -1 none), and which detections count."""
-    faces = np.concatenate([np.zeros((0, 4))] + [image.boxes.reshape(-1, 4) for image in images])
-    det_corners, det_area = _det_geometry(dets, compat)
-    face_corners, face_area = _face_geometry(faces, compat)
-    rows, cols, inter, active = _pairs(det_corners, face_corners, starts, _face_starts(images))
-    overlap = _overlaps(inter, det_area[rows], face_area[cols], compat)
-    return _first_best(rows, cols, overlap, len(dets)), active
+    """Each detection's face (index into all images' boxes, -1 none), and which detections count.
+
+    MATLAB's class is per cell, so each image is scored in its own boxes' arithmetic: one pass per class present.
+    """
+    kinds = [box_arithmetic(image.boxes, compat) for image in images]
+    matched, active = np.full(len(dets), -1, dtype=np.int64), np.zeros(len(dets), dtype=bool)
+    for arithmetic in _arithmetics(images, compat):
+        found, counted = _match_in(arithmetic, [k == arithmetic for k in kinds], images, dets, starts)
+        matched, active = np.maximum(matched, found), active | counted
+    return matched, active
 
 
 def _kept(images: list[MatImage], setting: str) -> np.ndarray:
@@ -346,4 +386,5 @@ def evaluate(predictions: Mapping[str, np.ndarray], ground_truth: Sequence[MatIm
         faces[setting] = int(kept.sum())
         curves[setting] = _setting_curve(matched, first_pass, kept, faces[setting])
     ap = {s: voc_ap(curves[s].recall, curves[s].precision, skip_nan=compat == "matlab") for s in SETTINGS}
-    return WiderResult(ap, curves, faces, len(images), compat, None if restrict_to is None else len(images))
+    return WiderResult(ap, curves, faces, len(images), compat, "+".join(_arithmetics(images, compat)) or "none",
+                       None if restrict_to is None else len(images))
