@@ -23,8 +23,9 @@ from pathlib import Path
 import pandas as pd
 
 from facecompress.cli import add_dataset_args, setup_logging
-from facecompress.core.artifacts import (ACCURACY_CSV, CACHE_INFO, IMAGES_CSV, LATENCY_PHASE, REFERENCE, RUN_JSON,
-                                         TIMING_CSV, TORCH_ROW, load_manifest, predictions_dir)
+from facecompress.core.artifacts import (ACCURACY_CSV, CACHE_INFO, FLAGSHIP, IMAGES_CSV, LATENCY_PHASE, RUN_JSON,
+                                         TIMING_CSV, TORCH_ROW, family_of, header_of, load_manifest,
+                                         predictions_dir, reference_of)
 from facecompress.core.atomic import write_csv, write_text
 from facecompress.core.errors import InputError, check_known, exit_on_input_error
 from facecompress.data.dataset import open_dataset
@@ -63,9 +64,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def every_model(manifest: dict, torch_row: bool) -> list[str]:
+    """Every model a run can cover, in manifest order, the flagship's PyTorch reference first."""
+    return ([TORCH_ROW] if torch_row and FLAGSHIP in manifest["families"] else []) + list(manifest["variants"])
+
+
 def chosen(manifest: dict, only: list[str] | None, torch_row: bool) -> list[str]:
     """Variant names to run, in manifest order, the PyTorch reference first."""
-    names = ([TORCH_ROW] if torch_row else []) + list(manifest["variants"])
+    names = every_model(manifest, torch_row)
     check_known("--only", only, names, "in the manifest")
     return [n for n in names if not only or n in only]
 
@@ -78,7 +84,7 @@ def runner_for(name: str, manifest: dict, family, models: Path, threads: int | N
 
     if threads:
         torch.set_num_threads(threads)
-    return family.reference_runner(manifest)
+    return family.reference_runner(header_of(manifest, name))
 
 
 def context(name: str, threads: int | None) -> dict:
@@ -97,7 +103,7 @@ def predict(name: str, manifest: dict, args: argparse.Namespace, dataset, out: P
     todo = missing(dataset.present, folder)
     if not todo:
         return None
-    family = family_for(manifest)
+    family = family_for(header_of(manifest, name))
     runner = runner_for(name, manifest, family, Path(args.models), args.threads)
     warm_up(runner, family, args.warmup)
     timings = run_images(runner, family, dataset, todo, folder, name, args.floor, args.skip_unreadable)
@@ -105,12 +111,19 @@ def predict(name: str, manifest: dict, args: argparse.Namespace, dataset, out: P
 
 
 def time_fixed_input(runners: dict, manifest: dict, args: argparse.Namespace, dataset) -> list[dict]:
-    """Fixed-input rows of the models that ran, with the reference timed alongside them for the ratios."""
-    if REFERENCE not in runners and REFERENCE in manifest["variants"]:
-        runners[REFERENCE] = runner_for(REFERENCE, manifest, None, Path(args.models), args.threads)
-    batch = fixed_input(family_for(manifest), dataset)
-    calls = {name: (lambda r=runner: r.run(batch)) for name, runner in runners.items()}
-    return latency_rows(calls, REFERENCE, args.repeats, args.warmup,
+    """Fixed-input rows of the models that ran, each family's reference timed alongside them for the ratios.
+
+    Every model runs on its own family's preprocessing of the same image, all in the same rounds.
+    """
+    references = {name: reference_of(family_of(manifest, name)) for name in list(runners)}
+    for reference in set(references.values()) - set(runners):
+        if reference in manifest["variants"]:
+            runners[reference] = runner_for(reference, manifest, None, Path(args.models), args.threads)
+            references[reference] = reference
+    batches = {family: fixed_input(family_for(manifest["families"][family]), dataset)
+               for family in {family_of(manifest, name) for name in runners}}
+    calls = {name: (lambda r=runner, b=batches[family_of(manifest, name)]: r.run(b)) for name, runner in runners.items()}
+    return latency_rows(calls, references, args.repeats, args.warmup,
                         {name: context(name, args.threads) for name in calls})
 
 
@@ -123,7 +136,7 @@ def merged_timings(path: Path, fresh: list[dict], names: list[str]) -> list[dict
 
 def tabled(manifest: dict, out: Path, dataset, floor: float, torch_row: bool) -> tuple[list[str], list, list[str]]:
     """(models whose cached predictions cover every scored image, the scored images, the skipped image names)."""
-    names = cached_models(([TORCH_ROW] if torch_row else []) + list(manifest["variants"]), manifest, out, floor)
+    names = cached_models(every_model(manifest, torch_row), manifest, out, floor)
     scored, skipped = scored_images(dataset, [predictions_dir(out, n) for n in names])
     complete = [n for n in names if not missing(scored, predictions_dir(out, n))]
     for name in sorted(set(names) - set(complete)):
@@ -133,14 +146,19 @@ def tabled(manifest: dict, out: Path, dataset, floor: float, torch_row: bool) ->
     return complete, scored, skipped
 
 
-def accuracy_tables(names: list[str], dataset, out: Path, threshold: float) -> tuple[list[dict], list[dict]]:
-    """Per-image and per-model rows for every model, from the cached predictions alone."""
+def accuracy_tables(names: list[str], manifest: dict, dataset, out: Path,
+                    threshold: float) -> tuple[list[dict], list[dict]]:
+    """Per-image and per-model rows for every model from the cached predictions alone; each model's agreement is
+    with its own family's FP32 original, and each row says the family and where its weights came from."""
     ground_truth = read_mat_ground_truth(dataset.split_dir)
     predictions = {n: read_prediction_dir(predictions_dir(out, n)) for n in names}
-    reference = predictions.get(REFERENCE)
     images = [row for n in names for row in image_rows(n, predictions[n], dataset, threshold)]
-    models = [accuracy_row(n, predictions[n], None if n == REFERENCE else reference, dataset, ground_truth,
-                           threshold) for n in names]
+    models = []
+    for n in names:
+        family = family_of(manifest, n)
+        reference = None if n == reference_of(family) else predictions.get(reference_of(family))
+        row = accuracy_row(n, predictions[n], reference, dataset, ground_truth, threshold)
+        models.append({**row, "family": family, "provenance": manifest["families"][family]["provenance"]})
     return images, models
 
 
@@ -181,7 +199,9 @@ def main(argv: list[str] | None = None) -> None:
     out, manifest = Path(args.out), load_manifest(Path(args.models))
     dataset = open_dataset(args.images, args.split, args.limit)
     names = chosen(manifest, args.only, not args.no_torch)
-    print(f"model: {family_for(manifest).describe()}, {manifest['provenance']}; data: {dataset.describe()}")
+    for family, header in manifest["families"].items():
+        print(f"{family}: {header['model']}, {header['provenance']}")
+    print(f"data: {dataset.describe()}")
     fresh, failures = run_all(names, manifest, args, dataset, out)
     models, scored, skipped = tabled(manifest, out, dataset, args.floor, not args.no_torch)
     if not models:
@@ -189,16 +209,17 @@ def main(argv: list[str] | None = None) -> None:
             f"; {name}: {message}" for name, message in failures.items()))
     scored_set = dataset.restricted(scored)
     timing = merged_timings(out / TIMING_CSV, fresh, models)
-    images, accuracy = accuracy_tables(models, scored_set, out, args.threshold)
-    provenance = {"provenance": manifest["provenance"], "dataset": scored_set.describe(skipped)}
+    images, accuracy = accuracy_tables(models, manifest, scored_set, out, args.threshold)
+    provenance = {"provenance": {f: h["provenance"] for f, h in manifest["families"].items()},
+                  "dataset": scored_set.describe(skipped)}
     write_csv(out / IMAGES_CSV, images)
-    write_csv(out / ACCURACY_CSV, [{**row, **provenance} for row in accuracy])
+    write_csv(out / ACCURACY_CSV, [{**row, "dataset": provenance["dataset"]} for row in accuracy])
     write_csv(out / TIMING_CSV, timing)
     write_text(out / RUN_JSON, json.dumps({**vars(args), **provenance, "models": models, "ran": names,
                                              "skipped_images": skipped, "failed": failures,
                                              "busy": busy_models(timing), "cache_info": CACHE_INFO}, indent=1) + "\n")
     report(accuracy, timing, busy_models(fresh))
-    print(f"results in {out}/ ({manifest['provenance']}; {scored_set.describe(skipped)})")
+    print(f"results in {out}/ ({scored_set.describe(skipped)})")
     for name, message in failures.items():
         print(f"error: {name}: {message}", file=sys.stderr)
     if failures:

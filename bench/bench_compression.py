@@ -46,19 +46,21 @@ def main(argv=None) -> None:
     if manifest is None or "original" not in manifest["variants"]:
         print(f"skipped: {Path(args.models) / MANIFEST} has no 'original' variant yet; run `make all` first")
         return
-    variants = manifest["variants"]
+    variants = {n: e for n, e in manifest["variants"].items() if e["family"] == "rfdetr"}
     names = ["original"] + [n for n in (args.variants or variants) if n != "original" and n in variants]
-    side = manifest["resolution"]
+    header = manifest["families"]["rfdetr"]
+    side = header["resolution"]
     array = np.random.default_rng(args.seed).standard_normal((1, 3, side, side), dtype=np.float32)
     runners = {n: OnnxRunner(check_file(variants[n], args.models), args.threads) for n in names}
     times = time_interleaved({n: (lambda r=r: r.run(array)) for n, r in runners.items()}, args.rounds, args.warmup)
-    print(f"{manifest['provenance']}, RF-DETR {manifest['model_variant']} {side} px; ONNX Runtime CPU, batch 1, "
+    print(f"{header['provenance']}, {header['model']}; ONNX Runtime CPU, batch 1, "
           f"{args.threads or os.cpu_count()} threads, {args.rounds} interleaved rounds after {args.warmup} warm-up "
           f"runs; fixed random input; CPU {cpu_model()} ({cpu_isa()})")
     print(format_table(bench_rows(variants, times), ["variant", "median_ms", "p90_ms", "speed-up", "bytes %",
                                                      "GFLOPs"]))
     print()
     print(format_table(target_checks(variants, times), ["target", "value", "variant", "limit", "met"]))
+
 
 if __name__ == "__main__":
     main()

@@ -23,7 +23,7 @@ from facecompress.run.loop import fixed_input_timings, run_images, warm_up  # no
 from facecompress.cli import add_dataset_args  # noqa: E402
 from facecompress.data.dataset import open_dataset  # noqa: E402
 from facecompress.core.errors import exit_on_input_error  # noqa: E402
-from facecompress.core.artifacts import MANIFEST, read_manifest  # noqa: E402
+from facecompress.core.artifacts import MANIFEST, header_of, read_manifest  # noqa: E402
 from facecompress.detectors import family_for  # noqa: E402
 from facecompress.run.sessions import OnnxRunner  # noqa: E402
 
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     dataset = open_dataset(args.images, args.split, args.limit)
     path = Path(args.models) / manifest["variants"][args.variant]["file"]
-    runner, family = OnnxRunner(path, args.threads), family_for(manifest)
+    runner, family = OnnxRunner(path, args.threads), family_for(header_of(manifest, args.variant))
     warm_up(runner, family, 3)
     loop, bare = [], []
     for round_index in range(args.rounds):
@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> None:
             else:
                 bare.append(bare_rate(runner, family, dataset, len(dataset.present) * args.passes))
     ratios = [a / b for a, b in zip(loop, bare)]
-    print(f"{args.variant} ({manifest['provenance']}; {dataset.describe()}), {args.rounds} paired rounds:")
+    print(f"{args.variant} ({header_of(manifest, args.variant)['provenance']}; {dataset.describe()}), "
+          f"{args.rounds} paired rounds:")
     print(f"  bare session.run: median {statistics.median(bare):.2f} img/s ({', '.join(f'{r:.2f}' for r in bare)})")
     print(f"  image loop:       median {statistics.median(loop):.2f} img/s ({', '.join(f'{r:.2f}' for r in loop)})")
     ratio = statistics.median(ratios)

@@ -39,8 +39,8 @@ def tiny_models(sample_dataset, tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("models")
     images, split = sample_dataset
-    inference.main(["--images", str(images), "--split", str(split), "--out", str(out), "--resolution", "64",
-                    "--only", "original", "quantized", "--limit", "4", "--calibration-images", "2",
+    inference.main(["--detector", "rfdetr", "--images", str(images), "--split", str(split), "--out", str(out),
+                    "--resolution", "64", "--only", "original", "quantized", "--limit", "4", "--calibration-images", "2",
                     "--parity-images", "1"])
     return out
 

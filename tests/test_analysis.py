@@ -50,9 +50,9 @@ def manifest_for(names: list[str], provenance: str) -> dict:
     """A manifest carrying the facts analysis reads."""
     variants = {n: {"file": f"{n}.onnx", "bytes": SIZES[n], "compressed_bytes": SIZES[n] * 0.8,
                     "parameters": 26e6 if "structured" not in n else 16e6, "nonzero": 25e6, "sparsity": 0.04,
-                    "flops": 31.7e9, "method": METHODS[n]} for n in names}
-    return {"schema": SCHEMA, "provenance": provenance, "model_variant": "nano", "resolution": 384,
-            "variants": variants}
+                    "flops": 31.7e9, "method": METHODS[n], "family": "rfdetr"} for n in names}
+    header = {"provenance": provenance, "model": "RF-DETR nano at 384 px", "model_variant": "nano", "resolution": 384}
+    return {"schema": SCHEMA, "families": {"rfdetr": header}, "variants": variants}
 
 
 def timing_rows(names: list[str]) -> list[dict]:
@@ -86,7 +86,8 @@ def write_results(root: Path, images: Path, split: Path, provenance: str = "chec
     pd.DataFrame([r for n in names for r in image_rows(n, predictions[n], dataset, THRESHOLD)]).to_csv(
         results / "benchmark_results.csv", index=False)
     pd.DataFrame(timing_rows(names)).to_csv(results / "timing_results.csv", index=False)
-    run = {"images": str(images), "split": str(split), "limit": limit, "threshold": THRESHOLD, **context}
+    run = {"images": str(images), "split": str(split), "limit": limit, "threshold": THRESHOLD,
+           "provenance": {"rfdetr": provenance}, "dataset": context["dataset"]}
     (results / "run.json").write_text(json.dumps(run))
     models_dir = root / "models"
     models_dir.mkdir()

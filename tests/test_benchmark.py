@@ -27,7 +27,7 @@ def test_outputs_exist_with_one_row_per_model_and_image(tiny_results, sample_dat
     assert len(per_image) == len(MODELS) * 4 and set(per_image["image"]) == set(names)
     accuracy = pd.read_csv(tiny_results / "accuracy.csv")
     assert list(accuracy["model"]) == MODELS
-    assert accuracy["provenance"].eq("untrained (seed 0)").all()
+    assert accuracy["provenance"].eq("untrained (seed 0)").all() and accuracy["family"].eq("rfdetr").all()
     assert accuracy["dataset"].str.startswith("generated sample").all()
     timing = pd.read_csv(tiny_results / "timing_results.csv")
     assert set(timing["phase"]) == {"preprocess", "inference", "postprocess", "inference_fixed_input", "image_loop"}
@@ -150,8 +150,8 @@ def test_inference_says_why_it_rebuilds_a_damaged_file(tiny_models, sample_datas
     broken = next(models.glob("*-int8.onnx"))
     broken.write_bytes(b"not onnx")
     images, split = sample_dataset
-    inference.main(["--images", str(images), "--split", str(split), "--out", str(models), "--resolution", "64",
-                    "--prune", "--structured", "--skip", "static_int8", "fp16", "--limit", "4",
+    inference.main(["--detector", "rfdetr", "--images", str(images), "--split", str(split), "--out", str(models),
+                    "--resolution", "64", "--prune", "--structured", "--skip", "static_int8", "fp16", "--limit", "4",
                     "--calibration-images", "2", "--parity-images", "1"])
     assert "quantized: file missing or changed since it was built" in caplog.text
     assert "original: " not in caplog.text  # the intact original is reused, not rebuilt
@@ -184,8 +184,9 @@ def test_a_manifest_of_another_schema_is_refused(tiny_models, sample_dataset, tm
 def test_the_reference_rows_cache_follows_the_checkpoint_file(tmp_path):
     checkpoint = tmp_path / "best.pth"
     checkpoint.write_bytes(b"weights one")
-    manifest = {"variants": {}, "resolution": 64, "provenance": "checkpoint best.pth (sha256 …)",
-                "source": {"kind": "checkpoint", "path": str(checkpoint), "sha256": sha256_file(checkpoint)}}
+    header = {"resolution": 64, "provenance": "checkpoint best.pth (sha256 …)",
+              "source": {"kind": "checkpoint", "path": str(checkpoint), "sha256": sha256_file(checkpoint)}}
+    manifest = {"families": {"rfdetr": header}, "variants": {}}
     key = cache_key("original_pytorch", manifest, 0.01)
     assert key["sha256"] == sha256_file(checkpoint)
     checkpoint.write_bytes(b"weights two")  # same name, same provenance string, other weights

@@ -16,11 +16,11 @@ from facecompress.core.atomic import atomic_path  # noqa: E402
 from facecompress.core.checksums import sha256_file  # noqa: E402
 
 FP32_TOLERANCE = 1e-4
-ENTRY_KEYS = {"name", "file", "files", "method", "params", "parent", "torch_model", "source", "provenance",
+ENTRY_KEYS = {"name", "file", "files", "method", "params", "parent", "torch_model", "family", "source", "provenance",
               "model_variant",
               "resolution", "bytes", "compressed_bytes", "sha256", "parameters", "nonzero", "sparsity", "flops",
               "parity", "command", "versions", "seconds"}
-SET = ["--prune", "0.3", "--structured", "0.5", "--skip", "structured_50_static_int8"]
+SET = ["--detector", "rfdetr", "--study", "--prune", "0.3", "--structured", "0.5", "--skip", "structured_50_static_int8"]
 
 
 def _args(sample_dataset, out, *extra) -> list[str]:
@@ -68,7 +68,8 @@ def test_resumed_run_reuses_what_was_made_and_a_rerun_changes_nothing(run):
 
 def test_every_entry_is_complete_and_true(run):
     out, _, manifest, _ = run
-    assert manifest["provenance"] == "untrained (seed 0)" and manifest["resolution"] == 128
+    header = manifest["families"]["rfdetr"]
+    assert header["provenance"] == "untrained (seed 0)" and header["resolution"] == 128
     assert set(manifest["variants"]) == {"original", "quantized", "static_int8", "fp16", "pruned_30",
                                          "pruned_30_int8", "structured_50", "structured_50_int8"}
     for name, entry in manifest["variants"].items():

@@ -10,7 +10,7 @@ import pytest
 from onnx import numpy_helper
 
 from facecompress.compress.manifest import (compressed_bytes, current_manifest, file_facts, file_name, intact,
-                                            new_manifest, variant_name, write_manifest)
+                                            variant_name, write_manifest)
 from facecompress.core.artifacts import read_manifest
 from facecompress.core.checksums import sha256_file
 from facecompress.core.errors import InputError
@@ -60,14 +60,24 @@ def test_zeros_cost_bytes_on_disk_but_not_after_compression(tmp_path):
 def test_manifest_round_trip_and_staleness(tmp_path):
     path = tmp_path / "manifest.json"
     assert read_manifest(path) is None
-    manifest = new_manifest({"provenance": "untrained (seed 0)", "resolution": 128})
-    manifest["variants"]["original"] = {"name": "original"}
+    manifest = current_manifest(path, "rfdetr", {"provenance": "untrained (seed 0)", "resolution": 128})
+    manifest["variants"]["original"] = {"name": "original", "family": "rfdetr"}
+    write_manifest(path, manifest)
+    manifest = current_manifest(path, "scrfd", {"provenance": "trained", "input_size": [640, 640]})
+    manifest["variants"]["scrfd_original"] = {"name": "scrfd_original", "family": "scrfd"}
     write_manifest(path, manifest)
     assert read_manifest(path) == manifest
-    assert current_manifest(path, {"provenance": "untrained (seed 0)", "resolution": 128}) == manifest
-    fresh = current_manifest(path, {"provenance": "untrained (seed 1)", "resolution": 128})
-    assert fresh["variants"] == {} and fresh["provenance"] == "untrained (seed 1)"
+    assert current_manifest(path, "rfdetr", {"provenance": "untrained (seed 0)", "resolution": 128}) == manifest
+    fresh = current_manifest(path, "rfdetr", {"provenance": "untrained (seed 1)", "resolution": 128})
+    assert list(fresh["variants"]) == ["scrfd_original"]  # only the changed family starts over
+    assert fresh["families"]["rfdetr"]["provenance"] == "untrained (seed 1)"
     assert [p.name for p in tmp_path.iterdir()] == ["manifest.json"]  # no temporary file left behind
+
+
+def test_a_manifest_of_another_schema_starts_over(tmp_path):
+    path = tmp_path / "manifest.json"
+    write_manifest(path, {"schema": 1, "provenance": "untrained (seed 0)", "variants": {"original": {}}})
+    assert current_manifest(path, "rfdetr", {"provenance": "untrained (seed 0)"})["variants"] == {}
 
 
 def test_corrupt_manifest_is_an_input_error(tmp_path):

@@ -70,7 +70,8 @@ def test_speedups_are_paired_per_round_and_a_busy_machine_is_flagged():
         current["factor"] = next(load)  # the reference opens each round in turn order; load set per call
         model(4)()
 
-    rows = latency_rows({"original": reference, "fast": model(2)}, "original", rounds=10, warmup=0,
+    rows = latency_rows({"original": reference, "fast": model(2)}, {"original": "original", "fast": "original"},
+                        rounds=10, warmup=0,
                         context={"original": {}, "fast": {}})
     by_model = {row["model"]: row for row in rows}
     assert by_model["original"]["speedup"] == 1.0

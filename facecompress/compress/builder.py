@@ -17,6 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..core.artifacts import FLAGSHIP, reference_of
 from ..core.errors import InputError
 from ..data.dataset import Dataset, iter_images
 from ..data.wider import ImageAnnotation
@@ -28,6 +29,7 @@ from .variants import EXPORTS, Settings, Spec
 
 SPARSITY_NOTE = ("unstructured zeros are stored densely: file size and ONNX Runtime speed are unchanged; "
                  "only compressed_bytes (zstd) shows the saving")
+ENTRY_FACTS = ("family", "model", "source", "provenance", "model_variant", "resolution", "input_size")
 FP16_NOTE = "half the bytes, but on a CPU ONNX Runtime runs FP16 slower than FP32 (Cast nodes, few FP16 kernels)"
 
 
@@ -70,12 +72,12 @@ def split_inputs(annotations: Sequence[ImageAnnotation], calibration: int, parit
 
 def load_inputs(dataset: Dataset, family: Family, calibration: int, parity: int,
                 skip_unreadable: bool = False, seed: int = 0) -> tuple[list, list]:
-    """(name, input) pairs for calibration and for parity, chosen with `seed`, decoding only the images those use."""
+    """(name, input, image size) for calibration and for parity, chosen with `seed`, decoding only those images."""
     calibrating, checking = split_inputs(dataset.present, calibration, parity, seed)
     wanted = {a.name: a for a in calibrating + checking}
-    arrays = {a.name: family.preprocess(image)
+    arrays = {a.name: (family.preprocess(image), image.size)
               for a, image in iter_images(replace(dataset, present=tuple(wanted.values())), skip_unreadable)}
-    pairs = tuple([(a.name, arrays[a.name]) for a in group if a.name in arrays] for group in (calibrating, checking))
+    pairs = tuple([(a.name, *arrays[a.name]) for a in group if a.name in arrays] for group in (calibrating, checking))
     if not all(pairs):
         raise InputError("no readable image left to calibrate on or to check parity with")
     return pairs
@@ -138,11 +140,11 @@ class Builder:
         path = self.out / spec.file
         model = self._model(spec.torch_model)
         candidate = run_onnx(make_session(path), self.models.parity_inputs)
-        h = self.header
+        source = self.out / self._export_spec(spec.torch_model).file
         entry = {"name": spec.name, **file_facts(path, self.out), "method": spec.method, "params": spec.params,
-                 "parent": spec.parent, "torch_model": spec.torch_model, "source": h["source"],
-                 "provenance": h["provenance"], "model_variant": h["model_variant"], "resolution": h["resolution"],
-                 **self.models.stats(*model), "parity": self.models.parity(*model, candidate),
+                 "parent": spec.parent, "torch_model": spec.torch_model,
+                 **{k: self.header[k] for k in ENTRY_FACTS if k in self.header},
+                 **self.models.stats(*model, source), "parity": self.models.parity(*model, candidate),
                  "command": self.command, "versions": versions()}
         if spec.method == "unstructured-l1":
             entry["note"] = SPARSITY_NOTE
@@ -160,25 +162,27 @@ class Builder:
 
 
 SUMMARY_COLUMNS = ["variant", "MB", "% fp32", "zstd MB", "params M", "nonzero M", "sparsity %", "GFLOPs",
-                   "max|dbox|", "max|dlogit|", "top-k %", "s", ""]
+                   "max|dbox|", "max|dlogit|", "max|dscore|", "top-k %", "s", ""]
 
 
 def summary_rows(variants: dict, status: dict[str, str]) -> list[dict]:
     """One printable row per variant in `status` (built or reused), sizes also as % of the FP32 original.
 
-    `top-k %` is the share of the PyTorch model's top-100 detections the ONNX file also ranks top-100.
+    `top-k %` is the share of the reference's top-100 detections the file reproduces: the PyTorch model's for
+    RF-DETR (max |dlogit|), the family's FP32 file's for an ONNX-only family (max |dscore|).
     """
-    original = variants.get("original", {}).get("bytes")
     rows = []
     for name, how in status.items():
         e = variants[name]
         parity = e["parity"]
+        original = variants.get(reference_of(e.get("family", FLAGSHIP)), {}).get("bytes")
         rows.append({"variant": name, "MB": f"{e['bytes'] / 1e6:.1f}",
                      "% fp32": f"{100 * e['bytes'] / original:.1f}" if original else "",
                      "zstd MB": f"{e['compressed_bytes'] / 1e6:.1f}", "params M": f"{e['parameters'] / 1e6:.2f}",
                      "nonzero M": f"{e['nonzero'] / 1e6:.2f}", "sparsity %": f"{100 * e['sparsity']:.1f}",
                      "GFLOPs": f"{e['flops'] / 1e9:.1f}", "max|dbox|": f"{parity['max_abs_boxes']:.2g}",
-                     "max|dlogit|": f"{parity['max_abs_logits']:.2g}",
+                     "max|dlogit|": f"{parity['max_abs_logits']:.2g}" if "max_abs_logits" in parity else "-",
+                     "max|dscore|": f"{parity['max_abs_scores']:.2g}" if "max_abs_scores" in parity else "-",
                      "top-k %": f"{100 * parity['top_k_overlap']:.0f}",
                      "s": f"{e['seconds']:.0f}", "": how})
     return rows

@@ -101,22 +101,27 @@ def versions() -> dict:
     return found
 
 
-def new_manifest(header: dict) -> dict:
-    """An empty manifest carrying the run-wide facts (provenance, variant, resolution, input contract)."""
-    return {"schema": SCHEMA, **header, "variants": {}}
+def new_manifest() -> dict:
+    """An empty manifest: no family, no variant."""
+    return {"schema": SCHEMA, "families": {}, "variants": {}}
 
 
+def current_manifest(path: str | os.PathLike, family: str, header: dict) -> dict:
+    """The manifest at `path` with `family`'s header set; its variants kept only if made from the same header.
 
-def current_manifest(path: str | os.PathLike, header: dict) -> dict:
-    """The manifest at `path` if it was made from the same baseline and images, else a fresh one.
-
-    Entries made from another checkpoint, seed, resolution or image set would be silently wrong next to new ones.
+    Entries made from another checkpoint, seed, resolution or image set would be silently wrong next to new
+    ones; other families' entries are left as they are. A manifest of another schema starts over.
     """
     manifest = read_manifest(path)
-    stale = [key for key, value in header.items() if manifest is not None and manifest.get(key) != value]
+    if manifest is None or manifest.get("schema") != SCHEMA:
+        manifest = new_manifest()
+    old = manifest["families"].get(family)
+    stale = [key for key, value in header.items() if old is not None and old.get(key) != value]
     if stale:
-        log.info("%s: made with different %s; starting a new manifest", path, ", ".join(stale))
-    return new_manifest(header) if manifest is None or stale else manifest
+        log.info("%s: %s was made with different %s; its variants start over", path, family, ", ".join(stale))
+        manifest["variants"] = {n: e for n, e in manifest["variants"].items() if e.get("family") != family}
+    manifest["families"][family] = header
+    return manifest
 
 
 def write_manifest(path: str | os.PathLike, manifest: dict) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.errors import InputError, check_known
+from ..core.errors import InputError
 from . import quantization
 from .manifest import file_name, intact, torch_name, variant_name
 
@@ -21,7 +21,8 @@ class Settings:
     """Every knob of the variant set (each has a command-line flag in inference.py)."""
 
     prune: tuple[float, ...] = (0.01, 0.3, 0.4)
-    structured: tuple[float, ...] = (0.5, 0.75)
+    structured: tuple[float, ...] = (0.5,)
+    study: bool = False  # also FP16, the pruned models' INT8 and the structured models' static INT8
     weight_type: str = "s8"
     reduce_range: bool = True
     dynamic_keep_float: tuple[str, ...] = ()
@@ -62,17 +63,18 @@ def _static_params(settings: Settings, calibration_images: int) -> dict:
             "pre_process": "onnxruntime quant_pre_process"}
 
 
-def _lineage(stem: str, settings: Settings, calibration_images: int, export_params: dict[str, dict],
+def _lineage(stem: str, settings: Settings, calibration_images: int, export_params: dict[str, dict], prefix: str,
              prune: float | None = None, structured: float | None = None) -> list[Spec]:
-    """The FP32 file of one model followed by its INT8 (and, for the original, FP16) conversions.
+    """The FP32 file of one model followed by its INT8 (and, in a study, FP16) conversions.
 
-    `export_params` holds, per export method, the family's own facts about it (scope, opset, exporter).
+    `export_params` holds, per export method, the family's own facts about it (scope, opset, exporter);
+    `prefix` starts every name of a family other than the flagship ('scrfd_').
     """
-    base = torch_name(prune, structured)
+    base = prefix + torch_name(prune, structured)
 
     def spec(precision: str, method: str, params: dict, parent: str | None = None) -> Spec:
-        return Spec(variant_name(prune, structured, precision), file_name(stem, prune, structured, precision),
-                    method, params, base, parent)
+        return Spec(prefix + variant_name(prune, structured, precision),
+                    file_name(stem, prune, structured, precision), method, params, base, parent)
 
     if prune is not None:
         export = spec("fp32", "unstructured-l1", {"amount": prune, **export_params["unstructured-l1"]})
@@ -81,23 +83,30 @@ def _lineage(stem: str, settings: Settings, calibration_images: int, export_para
                                              "importance_images": calibration_images})
     else:
         export = spec("fp32", "export-fp32", export_params["export-fp32"])
-    lineage = [export, spec("int8", "dynamic-int8", _dynamic_params(settings), export.name)]
-    if prune is None:
+    original = prune is None and structured is None
+    lineage = [export]
+    if prune is None or settings.study:
+        lineage.append(spec("int8", "dynamic-int8", _dynamic_params(settings), export.name))
+    if original or (structured is not None and settings.study):
         lineage.append(spec("int8-static", "static-qdq-int8", _static_params(settings, calibration_images),
-                           export.name))
-    if prune is None and structured is None:
+                            export.name))
+    if original and settings.study:
         lineage.append(spec("fp16", "fp16", {"keep_io_types": True, "op_block_list": "onnxruntime default"},
-                           export.name))
+                            export.name))
     return lineage
 
 
-def plan(stem: str, settings: Settings, calibration_images: int, export_params: dict[str, dict]) -> list[Spec]:
-    """Every variant of the set, each parent before its children, minus `settings.skip`."""
-    specs = _lineage(stem, settings, calibration_images, export_params)
+def plan(stem: str, settings: Settings, calibration_images: int, export_params: dict[str, dict],
+         prefix: str = "") -> list[Spec]:
+    """Every variant of the set, each parent before its children, minus `settings.skip`.
+
+    A family without a structured export (`export_params` has none) gets no structured variant.
+    """
+    specs = _lineage(stem, settings, calibration_images, export_params, prefix)
     for amount in settings.prune:
-        specs += _lineage(stem, settings, calibration_images, export_params, prune=amount)
-    for ratio in settings.structured:
-        specs += _lineage(stem, settings, calibration_images, export_params, structured=ratio)
+        specs += _lineage(stem, settings, calibration_images, export_params, prefix, prune=amount)
+    for ratio in settings.structured if "structured" in export_params else ():
+        specs += _lineage(stem, settings, calibration_images, export_params, prefix, structured=ratio)
     kept = [s for s in specs if s.name not in settings.skip]
     orphans = sorted(s.name for s in kept if s.parent in settings.skip)
     if orphans:
@@ -117,11 +126,13 @@ def with_ancestors(specs: list[Spec], names: list[str]) -> list[Spec]:
 
 
 def select(specs: list[Spec], only: list[str] | None) -> list[Spec]:
-    """The specs to visit: all, or the `only` ones with their parents; an unknown name is an input error."""
+    """The specs to visit: all, or those of the `only` names that are among them, with their parents.
+
+    `only` may name other families' variants too (the caller checks every name against every family).
+    """
     if not only:
         return specs
-    check_known("--only", only, [s.name for s in specs], "in this run's set")
-    return with_ancestors(specs, only)
+    return with_ancestors(specs, [name for name in only if name in {s.name for s in specs}])
 
 
 def rebuild_reason(entry: dict | None, spec: Spec, root: Path) -> str | None:

@@ -13,18 +13,39 @@ from pathlib import Path
 from .errors import InputError
 
 MANIFEST = "manifest.json"  # models/: the one list of variants later stages read
-SCHEMA = 1
+SCHEMA = 2  # 2: several detector families, each with its header under "families"
 PREDICTIONS = "predictions"  # results/predictions/<model>/<event>/<stem>.txt, WIDER submission format
 CACHE_INFO = "MODEL.json"  # beside a model's predictions: what made them
 IMAGES_CSV, ACCURACY_CSV, TIMING_CSV, RUN_JSON = "benchmark_results.csv", "accuracy.csv", "timing_results.csv", "run.json"
 SUMMARY = "summary.md"
 
-REFERENCE = "original"  # the FP32 ONNX export every ratio and every agreement is taken against
-TORCH_ROW = "original_pytorch"  # benchmark.py's PyTorch reference row (no file of its own)
+FLAGSHIP = "rfdetr"  # its variants keep the bare names; another family's carry its name first ("scrfd_quantized")
+REFERENCE = "original"  # the FP32 ONNX file every ratio and every agreement of a family is taken against
+TORCH_ROW = "original_pytorch"  # benchmark.py's PyTorch reference row of the flagship (no file of its own)
 
 LATENCY_PHASE = "inference_fixed_input"  # fixed preprocessed input after warm-up: the model alone
 LOOP_PHASES = ("preprocess", "inference", "postprocess")  # per image inside the image loop
 LOOP_PHASE = "image_loop"  # the whole loop's rate, decoding and writing included
+
+
+def model_name(family: str, name: str) -> str:
+    """A family's variant name as every table shows it: 'quantized' for the flagship, 'scrfd_quantized' otherwise."""
+    return name if family == FLAGSHIP else f"{family}_{name}"
+
+
+def reference_of(family: str) -> str:
+    """The name of a family's FP32 original."""
+    return model_name(family, REFERENCE)
+
+
+def family_of(manifest: dict, name: str) -> str:
+    """The family a variant (or the flagship's PyTorch reference row) belongs to."""
+    return FLAGSHIP if name == TORCH_ROW else manifest["variants"][name]["family"]
+
+
+def header_of(manifest: dict, name: str) -> dict:
+    """The run-wide facts of the family that made variant `name`."""
+    return manifest["families"][family_of(manifest, name)]
 
 
 def predictions_dir(results: str | os.PathLike, model: str) -> Path:

@@ -52,7 +52,7 @@ def accuracy_row(model: str, predictions: dict[str, np.ndarray], reference: dict
            "precision": _rounded(metrics.counts.precision), "recall": _rounded(metrics.counts.recall),
            "f1": _rounded(metrics.counts.f1), "ap50": _rounded(metrics.ap50),
            **{f"wider_{s}": _rounded(ap) for s, ap in official.ap.items()},
-           "wider_restricted_to": official.restricted_to}
+           "wider_restricted_to": official.restricted_to, "wider_arithmetic": official.arithmetic}
     if reference is not None:
         reference = {n: reference.get(n, np.zeros((0, 5))) for n in names}
         confidence, rule = agreement_confidence(reference, threshold)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..core.artifacts import REFERENCE
+from ..core.artifacts import FLAGSHIP, REFERENCE, reference_of
 
 AP_POINT = 0.01  # budgets are in AP points; 1 point = 0.01 AP
 TOLERANCE = 1e-9  # the CSVs round to 6 decimals: a drop of exactly the budget must count as within it
@@ -48,25 +48,49 @@ def pareto_front(table: pd.DataFrame, cost: str, metric: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Recommendation:
-    """The smallest and the fastest compressed variant within `max_drop` AP points of the original."""
+    """The smallest and the fastest compressed variant within `max_drop` AP points of `reference`."""
 
     metric: str
     max_drop: float  # AP points
-    floor: float  # the lowest accuracy within budget; NaN when the original has none
+    reference: str  # the FP32 original the budget is measured from
+    floor: float  # the lowest accuracy within budget; NaN when the reference has none
     candidates: int  # compressed variants considered
     within: tuple[str, ...]
     smallest: Pick
     fastest: Pick
 
 
-def recommend(table: pd.DataFrame, metric: str, max_drop: float) -> Recommendation:
-    """Apply the budget to the compressed variants (manifest entries other than the original)."""
-    reference = table.loc[table["model"] == REFERENCE, metric]
-    floor = float(reference.iloc[0]) - max_drop * AP_POINT if len(reference) else math.nan
-    candidates = table[table["in_manifest"] & (table["model"] != REFERENCE)]
+def _families(table: pd.DataFrame) -> pd.Series:
+    """Each row's family (a table without the column is the flagship's alone)."""
+    return table["family"] if "family" in table else pd.Series(FLAGSHIP, index=table.index)
+
+
+def _within(table: pd.DataFrame, reference: str, candidates: pd.DataFrame, metric: str,
+            max_drop: float) -> Recommendation:
+    """Apply the budget, measured from `reference`'s accuracy, to `candidates`."""
+    accuracy = table.loc[table["model"] == reference, metric]
+    floor = float(accuracy.iloc[0]) - max_drop * AP_POINT if len(accuracy) else math.nan
     within = candidates[candidates[metric] >= floor - TOLERANCE]  # NaN on either side compares False
-    return Recommendation(metric, max_drop, floor, len(candidates), tuple(within["model"]),
+    return Recommendation(metric, max_drop, reference, floor, len(candidates), tuple(within["model"]),
                           pick(within, "bytes", metric), pick(within, "median_ms", metric))
+
+
+def recommend(table: pd.DataFrame, metric: str, max_drop: float, family: str = FLAGSHIP) -> Recommendation:
+    """One family's budget: its compressed variants against its own FP32 original."""
+    reference = reference_of(family)
+    mine = table[_families(table) == family]
+    return _within(table, reference, mine[mine["in_manifest"] & (mine["model"] != reference)], metric, max_drop)
+
+
+def recommend_overall(table: pd.DataFrame, metric: str, max_drop: float) -> Recommendation:
+    """Across families: every variant, against the most accurate family's FP32 original.
+
+    This is the comparison a user weighs: is a compressed detector of one family worth it against another
+    family built for the CPU?
+    """
+    originals = table[table["model"].isin([reference_of(f) for f in _families(table).unique()])]
+    best = pick(originals, metric, metric).model or REFERENCE
+    return _within(table, best, table[table["in_manifest"] & (table["model"] != best)], metric, max_drop)
 
 
 @dataclass(frozen=True)
@@ -79,12 +103,16 @@ class Findings:
     fastest: Pick
     pareto_size: list[str]
     pareto_latency: list[str]
-    recommendation: Recommendation
+    recommendations: dict[str, Recommendation]  # per family, in table order
+    overall: Recommendation | None  # across families; None with only one
 
 
 def findings(table: pd.DataFrame, metric: str = "wider_hard", max_drop: float = 1.0) -> Findings:
-    """Most accurate, smallest, fastest, both Pareto sets and the recommendation."""
+    """Most accurate, smallest, fastest, both Pareto sets, a recommendation per family and one overall."""
     variants = table[table["in_manifest"]]
+    families = list(dict.fromkeys(_families(table)))
     return Findings(metric, pick(variants, metric, metric), pick(variants, "bytes", metric),
                     pick(variants, "median_ms", metric), pareto_front(variants, "bytes", metric),
-                    pareto_front(variants, "median_ms", metric), recommend(table, metric, max_drop))
+                    pareto_front(variants, "median_ms", metric),
+                    {f: recommend(table, metric, max_drop, f) for f in families},
+                    recommend_overall(table, metric, max_drop) if len(families) > 1 else None)

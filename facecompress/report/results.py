@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..core.artifacts import (ACCURACY_CSV, IMAGES_CSV, LATENCY_PHASE, MANIFEST, REFERENCE, RUN_JSON, TIMING_CSV,
-                              TORCH_ROW, load_manifest)
+from ..core.artifacts import (ACCURACY_CSV, FLAGSHIP, IMAGES_CSV, LATENCY_PHASE, MANIFEST, RUN_JSON, TIMING_CSV,
+                              TORCH_ROW, load_manifest, reference_of)
 from ..core.errors import InputError
 from ..evaluation.metrics import ratio
 from .styles import Style, model_styles
@@ -41,8 +41,9 @@ class Results:
     folder: Path
 
     @property
-    def provenance(self) -> str:
-        return str(self.run.get("provenance", self.manifest.get("provenance", "unknown provenance")))
+    def families(self) -> dict[str, dict]:
+        """Each family's manifest header, flagship first: where its weights came from, what it is."""
+        return self.manifest["families"]
 
     @property
     def dataset(self) -> str:
@@ -71,18 +72,20 @@ class Results:
             return list(dict.fromkeys(rows["cpu"].astype(str))) if "cpu" in rows else []
         return list(dict.fromkeys(f"{cpu} ({isa})" for cpu, isa in zip(rows["cpu"], rows["cpu_isa"])))
 
-    @property
-    def untrained(self) -> bool:
-        return self.provenance.startswith("untrained")
+    def untrained(self, family: str) -> bool:
+        return str(self.families[family]["provenance"]).startswith("untrained")
 
     @property
     def generated(self) -> bool:
         return self.dataset.startswith("generated sample")
 
-    @property
-    def illustrative(self) -> bool:
-        """True when accuracy numbers cannot support a real choice (random weights or synthetic scenes)."""
-        return self.untrained or self.generated
+    def illustrative(self, family: str | None = None) -> bool:
+        """True when accuracy numbers cannot support a real choice (random weights or synthetic scenes).
+
+        Without a family: true when any family's numbers cannot (the overall comparison mixes them all).
+        """
+        families = [family] if family else list(self.families)
+        return self.generated or any(self.untrained(f) for f in families)
 
     @property
     def models(self) -> list[str]:
@@ -90,14 +93,15 @@ class Results:
         return list(dict.fromkeys(self.accuracy["model"]))
 
     def title(self) -> str:
-        """Model source and data, as every figure and report carries them."""
-        return (f"RF-DETR {self.manifest.get('model_variant', '?')} at {self.manifest.get('resolution', '?')} px, "
-                f"{self.provenance}; {self.dataset}")
+        """Each family's model and weights, and the data, as every figure and report carries them."""
+        return "; ".join([f"{h.get('model', f)}, {h['provenance']}" for f, h in self.families.items()]
+                         + [self.dataset])
 
 
 def styles_for(results: Results) -> dict[str, Style]:
     """Every model's colour and marker, from the full list so that plots and visualizations agree."""
-    return model_styles([*results.models, *results.manifest["variants"]])
+    variants = results.manifest["variants"]
+    return model_styles([*results.models, *variants], {n: e.get("family", FLAGSHIP) for n, e in variants.items()})
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -144,9 +148,10 @@ def result_gaps(results: Results) -> list[str]:
             for what, have in (("accuracy results", set(results.models)), ("latency", timed)) if name not in have]
     gaps += [f"{name}: has results but is not in the manifest (left over from an earlier run?)"
              for name in results.models if name not in results.manifest["variants"] and name != TORCH_ROW]
-    if results.provenance != results.manifest.get("provenance", results.provenance):
-        gaps.append(f"results are from '{results.provenance}' but the manifest is "
-                    f"'{results.manifest['provenance']}'; run `python benchmark.py` again")
+    recorded = results.run.get("provenance", {})
+    gaps += [f"{family}: results are from '{recorded[family]}' but the manifest says '{header['provenance']}'; "
+             "run `python benchmark.py` again" for family, header in results.families.items()
+             if isinstance(recorded, dict) and recorded.get(family, header["provenance"]) != header["provenance"]]
     return gaps
 
 
@@ -166,7 +171,8 @@ def _method(name: str, entry: dict | None) -> str:
 def _row(name: str, entry: dict | None, timed: pd.DataFrame, accuracy: pd.DataFrame) -> dict:
     """One model's manifest facts, latency and accuracy; NaN wherever a source lacks it."""
     facts = entry or {}
-    row = {"model": name, "method": _method(name, entry), "in_manifest": entry is not None}
+    row = {"model": name, "method": _method(name, entry), "family": facts.get("family", FLAGSHIP),
+           "in_manifest": entry is not None}
     row.update({k: float(facts.get(k, math.nan)) for k in MANIFEST_FACTS})
     row.update({k: float(timed.at[name, k]) if name in timed.index else math.nan
                 for k in ("median_ms", "p90_ms", "speedup")})
@@ -176,16 +182,26 @@ def _row(name: str, entry: dict | None, timed: pd.DataFrame, accuracy: pd.DataFr
 
 
 def comparison_table(results: Results) -> pd.DataFrame:
-    """One row per model (benchmarked ones in benchmark order, then manifest variants without results)."""
+    """One row per model, grouped by family in manifest order (benchmarked ones in benchmark order, then manifest
+    variants without results); ratios are over each family's own FP32 original."""
     accuracy = results.accuracy.drop_duplicates("model", keep="last").set_index("model")
     timed = latency(results.timing)
     variants = results.manifest["variants"]
     names = list(dict.fromkeys(results.models + list(variants)))
     table = pd.DataFrame([_row(name, variants.get(name), timed, accuracy) for name in names])
-    reference = table.set_index("model").reindex([REFERENCE]).iloc[0]
-    unpaired = [ratio(reference["median_ms"], v) for v in table["median_ms"]]
+    order = {family: i for i, family in enumerate(results.families)}
+    table = table.sort_values("family", key=lambda f: f.map(order), kind="mergesort").reset_index(drop=True)
+    return with_ratios(table)
+
+
+def with_ratios(table: pd.DataFrame) -> pd.DataFrame:
+    """Size ratio and (where the timing had no paired one) speed-up of each row over its family's original."""
+    by_model = table.set_index("model")
+    references = by_model.reindex([reference_of(f) for f in table["family"]])
+    unpaired = [ratio(r, v) for r, v in zip(references["median_ms"], table["median_ms"])]
+    table = table.copy()
     table["speedup"] = table["speedup"].where(table["speedup"].notna(), unpaired)  # rows timed without a pair
-    table["size_ratio"] = [ratio(reference["bytes"], v) for v in table["bytes"]]
+    table["size_ratio"] = [ratio(r, v) for r, v in zip(references["bytes"], table["bytes"])]
     return table
 
 

@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Mapping
 
-from ..core.artifacts import REFERENCE, TORCH_ROW
+from ..core.artifacts import FLAGSHIP, REFERENCE, TORCH_ROW
 
 GROUND_TRUTH = "#ffffff"  # boxes of annotated faces; no model gets white
-# tab10 without its grey, then tab20's light shades without theirs: 18 colours distinct from black and grey
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf",
-           "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#dbdb8d", "#9edae5")
+# The flagship's: tab10 then tab20's light shades, without grey, green and orange (the other detectors' colour
+# families): 13 colours distinct from black, grey and each other.
+PALETTE = ("#1f77b4", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#aec7e8", "#ff9896", "#c5b0d5",
+           "#c49c94", "#f7b6d2", "#dbdb8d", "#9edae5")
+# Every other detector in one colour family, its FP32 original in the darkest shade, so a glance tells detectors apart.
+SHADES = {"scrfd": ("#00441b", "#238b45", "#74c476", "#006d2c", "#41ab5d", "#a1d99b", "#2ca25f", "#c7e9c0"),
+          "centerface": ("#7f2704", "#d94801", "#fd8d3c", "#a63603", "#f16913", "#fdae6b", "#e6550d", "#fdd0a2")}
+OTHER_SHADES = ("#3f007d", "#6a51a3", "#9e9ac8", "#54278f", "#807dba", "#bcbddc")
 MARKERS = {"fp32": "o", "int8": "s", "static_int8": "^", "fp16": "D"}
 FIXED = {REFERENCE: ("#000000", "o"), TORCH_ROW: ("#7f7f7f", "X")}
 _FAMILIES = ("original", "pruned", "structured")
@@ -57,10 +62,30 @@ def sort_key(name: str) -> tuple:
     return (name not in FIXED, *_family(name), list(MARKERS).index(precision_of(name)), name)
 
 
-def model_styles(names: Iterable[str]) -> dict[str, Style]:
-    """A distinct colour per model (cycling past 18 non-reference models) and its precision's marker."""
+def _flagship_styles(names: Iterable[str]) -> dict[str, Style]:
+    """A distinct colour per model (cycling past the palette) and its precision's marker."""
     ordered = sorted(set(names), key=sort_key)
     others = [n for n in ordered if n not in FIXED]
     styles = {n: Style(*FIXED[n]) for n in ordered if n in FIXED}
     styles.update({n: Style(PALETTE[i % len(PALETTE)], MARKERS[precision_of(n)]) for i, n in enumerate(others)})
+    return styles
+
+
+def _family_styles(family: str, names: Iterable[str]) -> dict[str, Style]:
+    """One detector's models in shades of its colour, its original first (darkest), markers by precision."""
+    shades = SHADES.get(family, OTHER_SHADES)
+    short = {name: name[len(family) + 1:] for name in names}  # 'scrfd_pruned_30' -> 'pruned_30'
+    ordered = sorted(short, key=lambda name: sort_key(short[name]))
+    return {n: Style(shades[i % len(shades)], MARKERS[precision_of(short[n])]) for i, n in enumerate(ordered)}
+
+
+def model_styles(names: Iterable[str], families: Mapping[str, str] | None = None) -> dict[str, Style]:
+    """Every model's colour and marker; `families` maps a model to its detector (absent: the flagship's)."""
+    families = families or {}
+    grouped: dict[str, list[str]] = {}
+    for name in dict.fromkeys(names):
+        grouped.setdefault(families.get(name, FLAGSHIP), []).append(name)
+    styles = _flagship_styles(grouped.pop(FLAGSHIP, []))
+    for family, members in grouped.items():
+        styles.update(_family_styles(family, members))
     return styles

@@ -7,7 +7,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from ..core.artifacts import REFERENCE
+from ..core.artifacts import REFERENCE, reference_of
 from .findings import Findings, Pick, Recommendation
 from .results import METRICS, Results
 
@@ -25,7 +25,8 @@ def _scaled(scale: float, digits: int, suffix: str = "") -> Callable[[float], st
 
 
 # (header, table column, formatter): the console table and summary.md show the same cells
-COLUMNS = (("model", "model", str), ("method", "method", str), ("MB", "bytes", _scaled(1e6, 1)),
+COLUMNS = (("model", "model", str), ("method", "method", str), ("family", "family", str),
+           ("MB", "bytes", _scaled(1e6, 1)),
            ("zstd MB", "compressed_bytes", _scaled(1e6, 1)), ("smaller", "size_ratio", _scaled(1, 2, "x")),
            ("params M", "parameters", _scaled(1e6, 2)), ("nonzero M", "nonzero", _scaled(1e6, 2)),
            ("sparsity", "sparsity", _scaled(0.01, 1, "%")), ("GFLOPs", "flops", _scaled(1e9, 1)),
@@ -35,22 +36,25 @@ COLUMNS = (("model", "model", str), ("method", "method", str), ("MB", "bytes", _
            ("Medium", "wider_medium", fraction), ("Hard", "wider_hard", fraction),
            ("agree", "agreement_ap50", fraction))
 HEADERS = [header for header, _, _ in COLUMNS]
-TEXT_COLUMNS = ("model", "method")
+TEXT_COLUMNS = ("model", "method", "family")
 
 
 def display_rows(table: pd.DataFrame) -> list[dict[str, str]]:
     """The table's cells as text, keyed by header; the original's agreement reads 'ref'."""
     rows = [{header: fmt(row[column]) for header, column, fmt in COLUMNS} for row in table.to_dict("records")]
-    return [{**row, "agree": "ref"} if row["model"] == REFERENCE else row for row in rows]
+    references = {reference_of(family) for family in table["family"]} if "family" in table else {REFERENCE}
+    return [{**row, "agree": "ref"} if row["model"] in references else row for row in rows]
 
 
 def legend(threshold: float) -> str:
     """What each column means and its unit."""
-    return (f"MB: 10^6 bytes on disk; zstd MB: after zstd level 9 (where unstructured zeros show); smaller and "
-            f"speed-up: original's bytes or median latency over the model's; latency: one fixed preprocessed "
-            f"input, batch 1, after warm-up, median and 90th percentile in ms; GFLOPs per image; P, R, F1 at "
-            f"score >= {threshold:g}; AP50: AP@0.5 over all faces; Easy / Medium / Hard: official WIDER FACE AP; "
-            f"agree: AP@0.5 against the original's detections; '-': not measured or undefined "
+    return (f"family: the detector the row belongs to; MB: 10^6 bytes on disk; zstd MB: after zstd level 9 (where "
+            f"unstructured zeros show); smaller and speed-up: the family's original's bytes or latency over the "
+            f"model's, the speed-up as the median of per-round ratios timed together; latency: one fixed "
+            f"preprocessed input, batch 1, after warm-up, median and 90th percentile (from 20 runs) in ms; GFLOPs "
+            f"per image; P, R, F1 at score >= {threshold:g}; AP50: AP@0.5 over all faces; Easy / Medium / Hard: "
+            f"official WIDER FACE AP; agree: AP@0.5 against the family's original's detections; '-': not measured "
+            f"or undefined "
             f"(P with no detection).")
 
 
@@ -76,40 +80,52 @@ def _picked(table: pd.DataFrame, choice: Pick, metric: str) -> str:
     return describe_model(table, choice.model, metric) + ties
 
 
-def budget_lines(table: pd.DataFrame, rec: Recommendation, illustrative: bool) -> list[str]:
-    """The budget and what it selects, labelled as illustration when the numbers cannot carry advice."""
-    label = METRICS[rec.metric]
+def budget_lines(table: pd.DataFrame, rec: Recommendation, illustrative: bool, scope: str = "") -> list[str]:
+    """The budget and what it selects, labelled as illustration when the numbers cannot carry advice.
+
+    `scope` ('scrfd: ', 'Overall: ') starts every line when there is more than one budget.
+    """
+    label, reference = METRICS[rec.metric], rec.reference
     if not np.isfinite(rec.floor):
-        return [f"No budget: {REFERENCE} has no {label}; run `python benchmark.py --only {REFERENCE}`."]
-    lines = [f"Budget: {label} at most {rec.max_drop:g} AP point(s) below {REFERENCE} "
+        return [f"{scope}No budget: {reference} has no {label}; run `python benchmark.py --only {reference}`."]
+    lines = [f"{scope}Budget: {label} at most {rec.max_drop:g} AP point(s) below {reference} "
              f"(>= {fraction(rec.floor)}): {len(rec.within)} of {rec.candidates} compressed variant(s) within."]
     if not rec.within:
-        return lines + [f"No compressed variant stays within the budget: keep {REFERENCE} or raise --max-ap-drop."]
-    prefix = ("Illustrative only, not a real accuracy comparison:" if illustrative else "Recommendation:")
+        return lines + [f"{scope}No compressed variant stays within the budget: keep {reference} or raise "
+                        "--max-ap-drop."]
+    prefix = scope + ("Illustrative only, not a real accuracy comparison:" if illustrative else "Recommendation:")
     return lines + [f"{prefix} smallest within budget: {_picked(table, rec.smallest, rec.metric)}",
                     f"{prefix} fastest within budget: {_picked(table, rec.fastest, rec.metric)}"]
 
 
-def finding_lines(table: pd.DataFrame, found: Findings, illustrative: bool) -> list[str]:
-    """Every finding as one line of text, computed from the table."""
+def finding_lines(table: pd.DataFrame, found: Findings, illustrative: Callable[[str | None], bool]) -> list[str]:
+    """Every finding as one line of text, computed from the table; one budget per family, then one overall.
+
+    `illustrative(family)` says whether a family's numbers (None: all families') can carry advice.
+    """
     label = METRICS[found.metric]
+    several = len(found.recommendations) > 1
+    budgets = [line for family, rec in found.recommendations.items()
+               for line in budget_lines(table, rec, illustrative(family), f"{family}: " if several else "")]
+    if found.overall is not None:
+        budgets += budget_lines(table, found.overall, illustrative(None), "Overall, any family: ")
     return [f"Most accurate ({label}): {_picked(table, found.most_accurate, found.metric)}",
             f"Smallest on disk: {_picked(table, found.smallest, found.metric)}",
             f"Fastest (median latency): {_picked(table, found.fastest, found.metric)}",
             f"Pareto-optimal, size vs {label}: {', '.join(found.pareto_size) or 'none'}",
-            f"Pareto-optimal, latency vs {label}: {', '.join(found.pareto_latency) or 'none'}",
-            *budget_lines(table, found.recommendation, illustrative)]
+            f"Pareto-optimal, latency vs {label}: {', '.join(found.pareto_latency) or 'none'}", *budgets]
 
 
 def header_lines(results: Results) -> list[str]:
-    """Provenance first; an untrained baseline or a generated sample is said out loud."""
+    """Provenance first, per family; an untrained detector or a generated sample is said out loud."""
     lines = [f"{results.title()}; threshold {results.threshold:g}"]
-    if results.untrained:
-        lines.append("UNTRAINED baseline (random weights): accuracy figures measure the pipeline, not a face detector.")
+    lines += [f"UNTRAINED {family} (random weights): its accuracy figures measure the pipeline, not a face detector."
+              for family in results.families if results.untrained(family)]
     if results.generated:
         lines.append("GENERATED SAMPLE, not WIDER FACE: these accuracies say nothing about WIDER FACE.")
-    if results.illustrative:
-        lines.append("Any recommendation below is illustrative only: computed as it would be, not advice.")
+    if results.illustrative():
+        lines.append("Any recommendation below drawn from those numbers is illustrative only: computed as it would "
+                     "be, not advice.")
     if results.cpus:
         lines.append(f"Latency measured on {' and '.join(results.cpus)}; speed-ups are paired per timing round.")
     if results.busy:

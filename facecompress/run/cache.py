@@ -14,7 +14,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from ..core.artifacts import CACHE_INFO, TORCH_ROW, predictions_dir
+from ..core.artifacts import CACHE_INFO, TORCH_ROW, header_of, predictions_dir
 from ..core.atomic import write_text
 from ..core.checksums import sha256_file
 from ..core.errors import InputError
@@ -42,9 +42,10 @@ def source_digest(header: dict) -> str:
 
 def cache_key(name: str, manifest: dict, floor: float) -> dict:
     """What made a model's predictions; a change of any of it invalidates the cache."""
-    entry = manifest["variants"].get(name)
-    digest = entry["sha256"] if entry is not None else source_digest(manifest)
-    return {"model": name, "sha256": digest, "resolution": manifest["resolution"], "floor": floor}
+    entry, header = manifest["variants"].get(name), header_of(manifest, name)
+    digest = entry["sha256"] if entry is not None else source_digest(header)
+    return {"model": name, "sha256": digest, "resolution": header.get("resolution", header.get("input_size")),
+            "floor": floor}
 
 
 def open_cache(folder: Path, key: dict, force: bool) -> None:

@@ -15,16 +15,19 @@ from ..core.artifacts import LATENCY_PHASE
 from .timing import BUSY_SPREAD, paired_speedup, spread, summarize, time_interleaved
 
 
-def latency_rows(calls: dict[str, Callable[[], object]], reference: str | None, rounds: int, warmup: int,
+def latency_rows(calls: dict[str, Callable[[], object]], references: dict[str, str], rounds: int, warmup: int,
                  context: dict[str, dict]) -> list[dict]:
-    """One fixed-input row per model: median, p90, speed-up over `reference` and spread from shared rounds."""
+    """One fixed-input row per model: median, p90, speed-up over its reference and spread, from shared rounds."""
     milliseconds = {name: [1000 * s for s in seconds]
                     for name, seconds in time_interleaved(calls, rounds, warmup).items()}
-    base = milliseconds.get(reference)
     timing_set = time.strftime("%Y-%m-%dT%H:%M:%S")
+
+    def speedup(name: str) -> float:
+        base = milliseconds.get(references.get(name))
+        return round(paired_speedup(base, milliseconds[name]), 3) if base else math.nan
+
     return [{"model": name, "phase": LATENCY_PHASE, **summarize(values),
-             "images_per_s": round(1000 * len(values) / sum(values), 3),
-             "speedup": round(paired_speedup(base, values), 3) if base else math.nan,
+             "images_per_s": round(1000 * len(values) / sum(values), 3), "speedup": speedup(name),
              "spread": round(spread(values), 3), "busy": spread(values) > BUSY_SPREAD,
              "timing_set": timing_set, **context[name]} for name, values in milliseconds.items()]
 

@@ -36,7 +36,7 @@ def file_stem(baseline: Baseline) -> str:
 def manifest_header(baseline: Baseline) -> dict:
     """RF-DETR's run-wide manifest facts: source, size, input contract, pruning targets, how counts were made."""
     side = baseline.resolution
-    return {"family": "rfdetr", "provenance": baseline.provenance, "source": baseline.source,
+    return {"family": "rfdetr", "model": f"RF-DETR {baseline.variant} at {side} px", "provenance": baseline.provenance, "source": baseline.source,
             "model_variant": baseline.variant, "resolution": side, "num_classes": baseline.num_classes,
             "input": {"name": INPUT_NAME, "shape": [1, 3, side, side], "dtype": "float32",
                       "preprocess": "RGB / 255, bilinear resize without antialias to R x R, ImageNet mean/std "
@@ -79,8 +79,11 @@ class TorchModels:
         """Write PyTorch model `name` as ONNX."""
         export_onnx(self.net(name, method, params), self.resolution, path)
 
-    def stats(self, name: str, method: str, params: dict) -> dict:
-        """Parameters, non-zeros, sparsity and FLOPs of a PyTorch model as exported, plus what pruning left."""
+    def stats(self, name: str, method: str, params: dict, path: str | os.PathLike | None = None) -> dict:
+        """Parameters, non-zeros, sparsity and FLOPs of a PyTorch model as exported, plus what pruning left.
+
+        Counted on the PyTorch model, not on its file (`path`, unused here), so they hold for every export.
+        """
         if name not in self._stats:
             net = self.net(name, method, params)
             total, nonzero = count_parameters(export_ready(net, self.resolution))
