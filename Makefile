@@ -1,16 +1,26 @@
 # Two commands do everything: `make all` (set up, then run the pipeline on the embedded sample)
-# and `make test` (set up, then run the tests). `make bench` prints the performance ratios.
+# and `make test` (set up, then run the tests). `make study` runs the full variant set, `make bench`
+# prints the performance ratios.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 # The five stages in pipeline order; a stage whose script does not exist yet is skipped.
 STAGES := $(foreach s,inference benchmark analyze_results plot_results visualize_detections,$(wildcard $(s).py))
+# Each stage in turn, timed; then one line with every stage's wall time. $(1): extra flags for inference.py.
+define pipeline
+	@set -e; times=""; for stage in $(STAGES); do echo "== $$stage"; start=$$(date +%s); \
+	  if [ $$stage = inference.py ]; then $(PY) $$stage $(1); else $(PY) $$stage; fi; \
+	  times="$$times $$stage $$(( $$(date +%s) - start )) s;"; done; echo "== wall time per stage:$$times"
+endef
 
-.PHONY: all setup data test bench clean
+.PHONY: all study setup data test bench clean
 
 all: data
-	@set -e; for stage in $(STAGES); do echo "== $$stage"; $(PY) $$stage; done
+	$(call pipeline,)
+
+study: data
+	$(call pipeline,--study)
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from facecompress.cli import add_results_args, setup_logging
+from facecompress.cli import add_results_args, reports_wall_time, setup_logging
 from facecompress.core.artifacts import SUMMARY
 from facecompress.core.atomic import write_text
 from facecompress.core.errors import exit_on_input_error
@@ -42,6 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 @exit_on_input_error
+@reports_wall_time
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     setup_logging()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from facecompress.cli import add_dataset_args, setup_logging
+from facecompress.cli import add_dataset_args, reports_wall_time, setup_logging
 from facecompress.core.artifacts import (ACCURACY_CSV, CACHE_INFO, FLAGSHIP, IMAGES_CSV, LATENCY_PHASE, RUN_JSON,
                                          TIMING_CSV, TORCH_ROW, family_of, header_of, load_manifest,
                                          predictions_dir, reference_of)
@@ -193,6 +193,7 @@ def run_all(names: list[str], manifest: dict, args: argparse.Namespace, dataset,
 
 
 @exit_on_input_error
+@reports_wall_time
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     setup_logging()
@@ -219,6 +220,9 @@ def main(argv: list[str] | None = None) -> None:
                                              "skipped_images": skipped, "failed": failures,
                                              "busy": busy_models(timing), "cache_info": CACHE_INFO}, indent=1) + "\n")
     report(accuracy, timing, busy_models(fresh))
+    ran = list(dict.fromkeys(row["model"] for row in fresh if row["phase"] != LATENCY_PHASE))
+    print(f"ran: {', '.join(ran) or 'nothing'}; reused cached predictions and timings: "
+          f"{', '.join(n for n in models if n not in ran) or 'none'}")
     print(f"results in {out}/ ({scored_set.describe(skipped)})")
     for name, message in failures.items():
         print(f"error: {name}: {message}", file=sys.stderr)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from facecompress.cli import add_dataset_args, add_results_args, setup_logging
+from facecompress.cli import add_dataset_args, add_results_args, reports_wall_time, setup_logging
 from facecompress.core.errors import exit_on_input_error
 from facecompress.data.dataset import open_dataset, read_image
 from facecompress.report.curves import evaluated_images
@@ -39,6 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 @exit_on_input_error
+@reports_wall_time
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     setup_logging()
@@ -50,16 +51,19 @@ def main(argv: list[str] | None = None) -> None:
     folders = prediction_dirs(results.folder / "predictions", models)
     annotations = {a.name: a for a in dataset.present}
     threshold = results.threshold if args.threshold is None else args.threshold
-    styles, title = styles_for(results), results.title()
+    styles, families = styles_for(results), results.by_family(models)
     for index, name in enumerate(images, start=1):
         picture = read_image(dataset, annotations[name], args.skip_unreadable)
         if picture is None:
             continue
-        predictions = {m: read_image_predictions(folder, name) for m, folder in folders.items()}
-        path = Path(args.out) / f"detection_comparison_{index}.jpg"
-        save_figure(comparison_figure(picture, annotations[name], predictions, styles, threshold, title), path)
-        print(f"written {path} ({name})")
-    print(f"({title}; threshold {threshold:g})")
+        for family, members in families.items():  # one figure per family: a dozen panels stay readable
+            predictions = {m: read_image_predictions(folders[m], name) for m in members}
+            path = Path(args.out) / f"detection_comparison_{index}_{family}.jpg"
+            figure = comparison_figure(picture, annotations[name], predictions, styles, threshold,
+                                       results.family_title(family))
+            save_figure(figure, path)
+            print(f"written {path} ({name}; {results.family_title(family)})")
+    print(f"(threshold {threshold:g})")
 
 
 if __name__ == "__main__":

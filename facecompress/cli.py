@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
+import sys
+import time
+from pathlib import Path
+from typing import Callable, TypeVar
 
 from .detectors.rfdetr import VARIANTS
 from .data.dataset import DEFAULT_IMAGES, DEFAULT_SPLIT
@@ -54,3 +59,20 @@ def setup_logging(verbose: bool = False) -> None:
     """One log format for every stage; the package logs, scripts print."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def reports_wall_time(main: F) -> F:
+    """Print the stage's wall time when its main returns, so a user sees where a run's minutes went."""
+
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        result = main(*args, **kwargs)
+        print(f"{Path(sys.modules[main.__module__].__file__).name}: done in {time.perf_counter() - start:.1f} s",
+              file=sys.stderr)  # beside the log lines, out of the results a caller may compare
+        return result
+
+    return wrapper  # type: ignore[return-value]

@@ -34,7 +34,7 @@ def made(tmp_path_factory, sample_dataset):
 def test_five_comparisons_of_the_expected_size(made, sample_dataset, tmp_path, capsys):
     run(*made, sample_dataset, tmp_path)
     written = sorted(p.name for p in tmp_path.iterdir())
-    assert written == [f"detection_comparison_{i}.jpg" for i in range(1, 6)]
+    assert written == [f"detection_comparison_{i}_rfdetr.jpg" for i in range(1, 6)]
     # a ground-truth panel and five models: two rows of four panels, then the legend strip
     expected = (round(4 * PANEL_INCHES[0] * DPI), round((2 * PANEL_INCHES[1] + LEGEND_INCHES) * DPI))
     for name in written:
@@ -53,8 +53,8 @@ def test_the_same_images_every_run_and_others_on_request(made, sample_dataset, t
     assert capsys.readouterr().out.replace(str(tmp_path / "c"), str(tmp_path / "a")) != first
     name = open_dataset(*sample_dataset).present[3].name
     run(*made, sample_dataset, tmp_path / "d", "--image", name, "--only", "original", "--only", "quantized")
-    assert f"detection_comparison_1.jpg ({name})" in capsys.readouterr().out
-    with Image.open(tmp_path / "d" / "detection_comparison_1.jpg") as image:
+    assert f"detection_comparison_1_rfdetr.jpg ({name};" in capsys.readouterr().out
+    with Image.open(tmp_path / "d" / "detection_comparison_1_rfdetr.jpg") as image:
         assert image.size == (round(3 * PANEL_INCHES[0] * DPI), round((PANEL_INCHES[1] + LEGEND_INCHES) * DPI))
 
 
@@ -89,7 +89,7 @@ def test_a_model_without_predictions_is_named_and_left_out(made, sample_dataset,
     shutil.rmtree(tmp_path / "results" / "predictions" / "pruned_30")
     run(models, tmp_path / "results", sample_dataset, tmp_path / "out", "--count", "1")
     assert "pruned_30: no predictions" in caplog.text and "benchmark.py --only pruned_30" in caplog.text
-    with Image.open(tmp_path / "out" / "detection_comparison_1.jpg") as image:  # five panels: two rows still
+    with Image.open(tmp_path / "out" / "detection_comparison_1_rfdetr.jpg") as image:  # five panels: two rows still
         assert image.size[0] == round(4 * PANEL_INCHES[0] * DPI)
 
 
@@ -123,7 +123,7 @@ def test_unknown_names_are_one_line_errors(made, sample_dataset, tmp_path, capsy
         with pytest.raises(SystemExit) as exit_info:
             run(*made, sample_dataset, tmp_path, flag, value)
         assert exit_info.value.code == 2 and f"{flag} {value}: not among the" in capsys.readouterr().err
-    assert not tmp_path.joinpath("detection_comparison_1.jpg").exists()
+    assert not tmp_path.joinpath("detection_comparison_1_rfdetr.jpg").exists()
 
 
 def test_missing_results_name_the_command(made, sample_dataset, tmp_path, capsys):

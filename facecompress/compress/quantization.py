@@ -24,12 +24,14 @@ from typing import Iterable, Iterator
 
 import numpy as np
 import onnx
+import onnx.version_converter
 from onnx import helper, numpy_helper
 
 from ..core.atomic import atomic_path
 
 QUANT_OPS = ("MatMul", "Gemm", "Conv")
 DYNAMIC_OPS = ("MatMul", "Gemm")  # dynamic ConvInteger is slower than float Conv here: see int8_conv_weights
+MIN_OPSET = 13  # per-channel DequantizeLinear
 TABLE_MIN_ELEMENTS = 16384  # smaller float initializers (biases, norms) are not worth a Cast node each
 
 
@@ -46,11 +48,23 @@ def _quiet_root_logger() -> Iterator[None]:
 
 
 def preprocess(src: str | os.PathLike, dst: str | os.PathLike) -> None:
-    """ONNX Runtime's recommended pre-quantization pass: shape inference and graph fusions (MatMul+Add to Gemm)."""
+    """ONNX Runtime's recommended pre-quantization pass (shape inference, MatMul+Add to Gemm), at opset 13 or later.
+
+    Per-channel DequantizeLinear (its `axis`) needs opset 13: older files, such as SCRFD's opset 11, are
+    converted first with ONNX's version converter, in the scratch copy only.
+    """
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     with atomic_path(dst) as tmp, _quiet_root_logger():
         quant_pre_process(str(src), str(tmp), skip_symbolic_shape=False)
+        model = onnx.load(str(tmp))
+        if opset(model) < MIN_OPSET:
+            onnx.save(onnx.version_converter.convert_version(model, MIN_OPSET), str(tmp))
+
+
+def opset(model: onnx.ModelProto) -> int:
+    """The default-domain opset a model is written in."""
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
 
 
 def nodes_matching(model: onnx.ModelProto, patterns: Iterable[str], op_types: Iterable[str] = QUANT_OPS) -> list[str]:

@@ -97,17 +97,23 @@ def _lineage(stem: str, settings: Settings, calibration_images: int, export_para
 
 
 def plan(stem: str, settings: Settings, calibration_images: int, export_params: dict[str, dict],
-         prefix: str = "") -> list[Spec]:
+         prefix: str = "", methods: tuple[str, ...] | None = None) -> list[Spec]:
     """Every variant of the set, each parent before its children, minus `settings.skip`.
 
-    A family without a structured export (`export_params` has none) gets no structured variant.
+    A family without a structured export (`export_params` has none) gets no structured variant, and only
+    the family's `methods` (all when None) are planned, with what is made from them.
     """
     specs = _lineage(stem, settings, calibration_images, export_params, prefix)
     for amount in settings.prune:
         specs += _lineage(stem, settings, calibration_images, export_params, prefix, prune=amount)
     for ratio in settings.structured if "structured" in export_params else ():
         specs += _lineage(stem, settings, calibration_images, export_params, prefix, structured=ratio)
-    kept = [s for s in specs if s.name not in settings.skip]
+    kept: list[Spec] = []
+    for spec in specs:  # parents come first, so a child of a dropped parent is dropped too
+        if (methods is None or spec.method in methods) and (spec.parent is None or spec.parent in
+                                                            {k.name for k in kept} | set(settings.skip)):
+            kept.append(spec)
+    kept = [s for s in kept if s.name not in settings.skip]
     orphans = sorted(s.name for s in kept if s.parent in settings.skip)
     if orphans:
         raise InputError(f"--skip: {', '.join(orphans)} are converted from a skipped variant; skip them too")

@@ -7,7 +7,7 @@ import importlib
 from ..core.errors import InputError
 from .family import Family
 
-FAMILIES = {"rfdetr": "rfdetr.family"}  # name -> module under facecompress.detectors with from_header(header)
+FAMILIES = {"rfdetr": "rfdetr.family", "scrfd": "scrfd", "centerface": "centerface"}  # name -> module with from_header
 
 
 def family_for(header: dict) -> Family:

@@ -140,8 +140,10 @@ def pr_figure(curves: dict[str, WiderResult], styles: dict[str, Style], title: s
     for ax, setting in zip(axes, SETTINGS):
         for name in names:
             curve, style = curves[name].pr_curves[setting], styles[name]
-            ax.plot(curve.recall, curve.precision, color=style.colour, marker=style.marker, markevery=0.1,
-                    markersize=MARKER_SIZE - 3, linewidth=1.2)
+            drawn = np.isfinite(curve.recall) & np.isfinite(curve.precision)  # a model that finds nothing has no curve
+            if drawn.any():
+                ax.plot(curve.recall[drawn], curve.precision[drawn], color=style.colour, marker=style.marker,
+                        markevery=0.1, markersize=MARKER_SIZE - 3, linewidth=1.2)
         faces = curves[names[0]].faces[setting] if names else 0
         ax.set(xlabel="recall (fraction of faces)", title=f"{setting.title()} ({faces} faces)")
         ax.grid(True, alpha=0.3)

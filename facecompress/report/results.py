@@ -92,6 +92,17 @@ class Results:
         """Models with results, in the benchmark's order."""
         return list(dict.fromkeys(self.accuracy["model"]))
 
+    def by_family(self, models: list[str]) -> dict[str, list[str]]:
+        """`models` grouped by family, families in manifest order."""
+        variants = self.manifest["variants"]
+        family = {name: variants[name].get("family", FLAGSHIP) if name in variants else FLAGSHIP for name in models}
+        return {f: members for f in self.families if (members := [m for m in models if family[m] == f])}
+
+    def family_title(self, family: str) -> str:
+        """One family's model and weights, and the data."""
+        header = self.families[family]
+        return f"{header.get('model', family)}, {header['provenance']}; {self.dataset}"
+
     def title(self) -> str:
         """Each family's model and weights, and the data, as every figure and report carries them."""
         return "; ".join([f"{h.get('model', f)}, {h['provenance']}" for f, h in self.families.items()]

@@ -12,13 +12,17 @@ from ..core.checksums import sha256_file
 from ..core.errors import InputError
 
 
-def make_session(path: str | os.PathLike, threads: int | None = None) -> ort.InferenceSession:
-    """A CPU session with full graph optimisation; `threads=None` (or 0) lets ONNX Runtime use every core."""
+def make_session(model: str | os.PathLike | bytes, threads: int | None = None) -> ort.InferenceSession:
+    """A CPU session with full graph optimisation; `threads=None` (or 0) lets ONNX Runtime use every core.
+
+    `model` is the ONNX file or its bytes (a worker on another machine gets the bytes, not the path).
+    """
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads or 0
     options.log_severity_level = 3  # its constant-folding notices about FP16 kernels are expected, not errors
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
 
 def run_onnx(session: ort.InferenceSession, inputs: list[np.ndarray]) -> list[list[np.ndarray]]:
@@ -42,11 +46,13 @@ def check_file(entry: dict, root: str | os.PathLike) -> Path:
 class OnnxRunner:
     """One variant's session: a preprocessed batch in, the graph's outputs out."""
 
-    def __init__(self, path: str | os.PathLike, threads: int | None = None):
+    def __init__(self, model: str | os.PathLike | bytes, threads: int | None = None, label: str | None = None):
+        """`model` is the file or its bytes; `label` is what a load error names (default: the file)."""
+        label = label or str(model)
         try:
-            self.session = make_session(path, threads)
+            self.session = make_session(model, threads)
         except Exception as err:  # ONNX Runtime raises its own types for unreadable or unsupported files
-            raise InputError(f"{path}: ONNX Runtime cannot load it ({type(err).__name__}: "
+            raise InputError(f"{label}: ONNX Runtime cannot load it ({type(err).__name__}: "
                              f"{str(err).splitlines()[0] if str(err) else 'no detail'})") from None
         self.input_name = self.session.get_inputs()[0].name
 
