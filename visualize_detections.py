@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
         if picture is None:
             continue
         for family, members in families.items():  # one figure per family: a dozen panels stay readable
-            predictions = {m: read_image_predictions(folders[m], name) for m in members}
+            predictions = {m: read_image_predictions(folders[m], name) for m in members if m in folders}
             path = Path(args.out) / f"detection_comparison_{index}_{family}.jpg"
             figure = comparison_figure(picture, annotations[name], predictions, styles, threshold,
                                        results.family_title(family))

@@ -22,6 +22,12 @@ def wider_real() -> Path:
 
 
 @pytest.fixture(scope="session")
+def weights_cache(tmp_path_factory) -> Path:
+    """One cache folder for the session, so each published archive is downloaded once."""
+    return tmp_path_factory.mktemp("weights")
+
+
+@pytest.fixture(scope="session")
 def sample_dataset(tmp_path_factory) -> tuple[Path, Path]:
     """(images, split) folders holding the embedded generated sample, made once per test session."""
     from facecompress.data.sample import generate

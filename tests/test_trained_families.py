@@ -75,12 +75,6 @@ def ground_truth(wider_508):
     return read_mat_ground_truth(wider_508 / "ground_truth")
 
 
-@pytest.fixture(scope="session")
-def weights_cache(tmp_path_factory) -> Path:
-    """One cache folder for the session, so each published archive is downloaded once."""
-    return tmp_path_factory.mktemp("weights")
-
-
 def _fetched(published: weights.PublishedFile, folder: Path) -> Path:
     try:
         return weights.fetch(published, folder)
