@@ -12,7 +12,6 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ..core.artifacts import (ACCURACY_CSV, FLAGSHIP, IMAGES_CSV, LATENCY_PHASE, MANIFEST, RUN_JSON, TIMING_CSV,
