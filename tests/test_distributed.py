@@ -134,6 +134,15 @@ def test_unreadable_image_skipped_gets_no_file(distributed, setup, corrupt, tmp_
     assert [a.name for a in missing(dataset.present, folder)] == [broken]
 
 
+def test_a_model_the_workers_cannot_load_is_one_line(distributed, setup, tmp_path):
+    _, _, dataset = setup
+    broken = {"original": (b"not an onnx file", payloads(distributed, setup, ("original",))["original"][1])}
+    with pytest.raises(InputError, match="^original: ONNX Runtime cannot load it") as error:
+        distributed.predict_on_ray(broken, {"original": list(dataset.present)}, dataset, tmp_path, SCORE_FLOOR,
+                                   workers=2)
+    assert "\n" not in str(error.value) and type(error.value) is InputError
+
+
 class Crashing:
     """Stands in for the worker class: its process dies on the first batch any worker gets, then it behaves."""
 

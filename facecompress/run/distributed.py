@@ -105,6 +105,16 @@ def _batches(todo: dict[str, list[ImageAnnotation]], size: int) -> deque[tuple[s
     return deque((model, images[i:i + size]) for model, images in todo.items() for i in range(0, len(images), size))
 
 
+def _result(ref):
+    """A task's result; an InputError raised on a worker comes back as its one line, not a remote traceback."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as err:
+        if isinstance(err.cause, InputError):
+            raise err.cause from None
+        raise
+
+
 def worker_count(workers: int | None, threads: int) -> int:
     """Workers that fit the cluster's machines at `threads` CPUs each (default: as many as fit).
 
@@ -141,7 +151,7 @@ class _Driver:
             while self.pending:
                 [ref], _ = ray.wait(list(self.pending), num_returns=1)
                 worker, model, count = self.pending.pop(ref)
-                results, busy = ray.get(ref)
+                results, busy = _result(ref)
                 self.busy_s += busy
                 self.write(model, results)
                 self.progress.update(count)
