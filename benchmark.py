@@ -49,6 +49,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="interleaved timing rounds on a fixed input; p90 is reported from 20 up "
                              "(default: %(default)s)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference row")
+    parser.add_argument("--engine", choices=["local", "ray"], default="local",
+                        help="where the prediction pass runs: here, or on Ray workers; latency is always timed "
+                             "here (default: %(default)s)")
+    parser.add_argument("--address", default=None,
+                        help="with --engine ray: a running Ray cluster, e.g. HEAD_IP:6379 (default: start a "
+                             "local one)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="with --engine ray: single-thread workers (default: one per CPU of the cluster)")
     parser.add_argument("--force", action="store_true", help="discard cached predictions and re-run everything")
     return parser.parse_args(argv)
 
@@ -93,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
                                              "skipped_images": skipped, "failed": failures,
                                              "busy": busy_models(timing), "cache_info": CACHE_INFO}, indent=1) + "\n")
     report(accuracy, timing, busy_models(fresh))
-    ran = list(dict.fromkeys(row["model"] for row in fresh if row["phase"] != LATENCY_PHASE))
+    ran = list(dict.fromkeys(m for row in fresh if row["phase"] != LATENCY_PHASE for m in row["model"].split(",")))
     print(f"ran: {', '.join(ran) or 'nothing'}; reused cached predictions and timings: "
           f"{', '.join(n for n in models if n not in ran) or 'none'}")
     print(f"results in {out}/ ({scored_set.describe(skipped)})")

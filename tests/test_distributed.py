@@ -8,6 +8,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from facecompress.core.artifacts import header_of, predictions_dir, read_manifest
@@ -173,3 +174,23 @@ def test_a_worker_that_dies_is_retried_and_every_file_written_once(distributed, 
                                          workers=2)
     assert marker.exists() and summary["per_model"] == {"original": 4}
     assert files(predictions_dir(tmp_path / "ray", "original")) == files(serial(setup, "original", tmp_path / "s"))
+
+
+def test_benchmark_engine_ray_gives_the_serial_tables(distributed, tiny_models, tiny_results, sample_dataset,
+                                                      tmp_path):
+    """benchmark.py --engine ray: the same prediction files and accuracy.csv as the serial run, latency timed here."""
+    import benchmark
+
+    images, split = sample_dataset
+    out = tmp_path / "results"
+    benchmark.main(["--images", str(images), "--split", str(split), "--models", str(tiny_models), "--out", str(out),
+                    "--limit", "4", "--repeats", "2", "--warmup", "1", "--engine", "ray", "--workers", "2"])
+    for name in ("original", "quantized", "original_pytorch"):
+        assert files(out / "predictions" / name) == files(tiny_results / "predictions" / name), name
+    columns = ["model", "precision", "recall", "f1", "ap50", "wider_easy", "wider_medium", "wider_hard",
+               "agreement_ap50"]
+    assert pd.read_csv(out / "accuracy.csv")[columns].equals(pd.read_csv(tiny_results / "accuracy.csv")[columns])
+    timing = pd.read_csv(out / "timing_results.csv")
+    assert timing.query("phase == 'distributed_pass'")["n"].item() == 8  # two variants x four images, on Ray
+    assert set(timing.query("phase == 'inference_fixed_input'")["model"]) == {"original_pytorch", "original",
+                                                                              "quantized"}

@@ -40,7 +40,12 @@ RETRIES = 3  # restarts of a worker process that died (and re-runs of the task i
 
 
 def start_ray(address: str | None = None, workers: int | None = None) -> None:
-    """Join the cluster at `address`, or start a local one with `workers` CPUs (default: all); quiet and offline."""
+    """Join the cluster at `address`, or start a local one with `workers` CPUs (default: all); quiet and offline.
+
+    A process already connected to Ray (a test's cluster, a notebook's) keeps its connection.
+    """
+    if ray.is_initialized():
+        return
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage report to send home from an offline machine
     common = {"runtime_env": {"py_modules": [str(PACKAGE)]}, "logging_level": logging.WARNING,
               "log_to_driver": False}  # worker errors come back with the task; their logs would tear the progress bar

@@ -127,10 +127,53 @@ def accuracy_tables(names: list[str], manifest: dict, dataset, out: Path,
     return images, models
 
 
+DISTRIBUTED_PHASE = "distributed_pass"  # the Ray pass's throughput: never a latency
+
+
+def predict_on_cluster(names: list[str], manifest: dict, args: argparse.Namespace, dataset, out: Path,
+                       failures: dict[str, str]) -> tuple[dict, list[dict]]:
+    """The prediction pass of the ONNX variants on Ray (imported only here); (local runners to time, its row).
+
+    Only images whose prediction file is missing are scheduled; the files written are the serial path's,
+    byte for byte. Latency is then timed here, on this machine, never on the loaded cluster.
+    """
+    from .distributed import model_payload, predict_on_ray, start_ray
+
+    models, todo = {}, {}
+    for name in names:
+        open_cache(predictions_dir(out, name), cache_key(name, manifest, args.floor), args.force)
+        todo[name] = missing(dataset.present, predictions_dir(out, name))
+        try:
+            models[name] = model_payload(manifest, name, args.models) if todo[name] else None
+        except InputError as err:
+            failures[name] = str(err)
+            log.error("%s: %s", name, err)
+    models = {n: m for n, m in models.items() if m is not None}
+    if not models:
+        return {}, []
+    start_ray(args.address, args.workers)
+    try:
+        summary = predict_on_ray(models, {n: todo[n] for n in models}, dataset, out, args.floor,
+                                 args.skip_unreadable, args.workers)
+    except Exception as err:  # Ray raises its own types when workers die for good; finished files are kept
+        raise InputError(f"the Ray pass stopped ({type(err).__name__}: {str(err).splitlines()[0]}); every "
+                         "finished prediction is kept, run benchmark.py again to finish") from None
+    runners = {n: OnnxRunner(check_file(manifest["variants"][n], args.models), args.threads) for n in models}
+    row = {"model": ",".join(models), "phase": DISTRIBUTED_PHASE, "n": summary["images"],
+           "images_per_s": summary["images_per_s"], "workers": summary["workers"],
+           "threads": summary["threads"], "overhead_ms_per_image": summary["overhead_ms_per_image"],
+           "machine": f"ray {args.address or 'local'}"}
+    return runners, [row]
+
+
 def run_all(names: list[str], manifest: dict, args: argparse.Namespace, dataset, out: Path):
     """Predict with every chosen model; (loop and latency rows, failures). A broken model never stops the rest."""
     runners, rows, failures = {}, [], {}
-    for name in names:
+    serial = [n for n in names if args.engine == "local" or n == TORCH_ROW]
+    if args.engine == "ray":
+        runners, rows = predict_on_cluster([n for n in names if n not in serial], manifest, args, dataset, out,
+                                           failures)
+    for name in serial:
         try:
             done = predict(name, manifest, args, dataset, out)
         except InputError as err:
