@@ -225,6 +225,16 @@ def test_ties_on_size_go_to_the_more_accurate_then_the_faster():
     assert exact.smallest.model == "x" and exact.smallest.ties == ("y",)  # all equal: table order
 
 
+def test_only_a_variant_that_beats_the_original_is_picked():
+    table = frame([("original", 100, 10, 0.80), ("quantized", 25, 12, 0.80), ("pruned_1", 100, 9, 0.80)])
+    rec = recommend(table, "wider_hard", 1.0)
+    assert rec.smallest.model == "quantized" and rec.fastest.model == "pruned_1"  # not the one that is slower
+    slower = recommend(frame([("original", 100, 10, 0.80), ("quantized", 25, 12, 0.80)]), "wider_hard", 1.0)
+    assert slower.fastest.model is None and slower.smallest.model == "quantized"
+    lines = budget_lines(table.iloc[:2].assign(size_ratio=4.0, speedup=0.8), slower, illustrative=False)
+    assert lines[-1].endswith("fastest within budget: none faster than original, keep it")
+
+
 def test_a_single_model():
     alone = frame([("original", 100, 10, 0.80)])
     rec = recommend(alone, "wider_hard", 1.0)

@@ -88,4 +88,4 @@ def test_load_inputs_decodes_only_the_chosen_images(sample_dataset):
     calibration, parity = load_inputs(dataset, family, 2, 1, seed=5)
     assert len(calibration) == 2 and len(parity) == 1 and len(family.sizes) == 3
     chosen = split_inputs(dataset.present, 2, 1, seed=5)
-    assert [[n for n, _ in group] for group in (calibration, parity)] == [names(g) for g in chosen]
+    assert [[n for n, _, _ in group] for group in (calibration, parity)] == [names(g) for g in chosen]

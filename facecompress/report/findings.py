@@ -67,12 +67,18 @@ def _families(table: pd.DataFrame) -> pd.Series:
 
 def _within(table: pd.DataFrame, reference: str, candidates: pd.DataFrame, metric: str,
             max_drop: float) -> Recommendation:
-    """Apply the budget, measured from `reference`'s accuracy, to `candidates`."""
-    accuracy = table.loc[table["model"] == reference, metric]
-    floor = float(accuracy.iloc[0]) - max_drop * AP_POINT if len(accuracy) else math.nan
+    """Apply the budget, measured from `reference`'s accuracy, to `candidates`.
+
+    The smallest and the fastest are picked among those that beat the reference there: a variant no
+    smaller or no faster than its original is no reason to deploy it.
+    """
+    row = table[table["model"] == reference]
+    floor = float(row[metric].iloc[0]) - max_drop * AP_POINT if len(row) else math.nan
     within = candidates[candidates[metric] >= floor - TOLERANCE]  # NaN on either side compares False
+    base = row.iloc[0] if len(row) else pd.Series({"bytes": math.nan, "median_ms": math.nan})
     return Recommendation(metric, max_drop, reference, floor, len(candidates), tuple(within["model"]),
-                          pick(within, "bytes", metric), pick(within, "median_ms", metric))
+                          pick(within[within["bytes"] < base["bytes"]], "bytes", metric),
+                          pick(within[within["median_ms"] < base["median_ms"]], "median_ms", metric))
 
 
 def recommend(table: pd.DataFrame, metric: str, max_drop: float, family: str = FLAGSHIP) -> Recommendation:

@@ -94,8 +94,11 @@ def budget_lines(table: pd.DataFrame, rec: Recommendation, illustrative: bool, s
         return lines + [f"{scope}No compressed variant stays within the budget: keep {reference} or raise "
                         "--max-ap-drop."]
     prefix = scope + ("Illustrative only, not a real accuracy comparison:" if illustrative else "Recommendation:")
-    return lines + [f"{prefix} smallest within budget: {_picked(table, rec.smallest, rec.metric)}",
-                    f"{prefix} fastest within budget: {_picked(table, rec.fastest, rec.metric)}"]
+    def best(choice: Pick, what: str) -> str:
+        return _picked(table, choice, rec.metric) if choice.model else f"none {what} than {reference}, keep it"
+
+    return lines + [f"{prefix} smallest within budget: {best(rec.smallest, 'smaller')}",
+                    f"{prefix} fastest within budget: {best(rec.fastest, 'faster')}"]
 
 
 def finding_lines(table: pd.DataFrame, found: Findings, illustrative: Callable[[str | None], bool]) -> list[str]:
