@@ -27,7 +27,7 @@ from facecompress.core.errors import InputError, exit_on_input_error
 from facecompress.data.dataset import open_dataset
 from facecompress.run.latency import busy_models
 from facecompress.run.loop import SCORE_FLOOR
-from facecompress.run.stage import accuracy_tables, chosen, merged_timings, run_all, tabled
+from facecompress.run.stage import accuracy_tables, chosen, run_all, tabled, timing_table
 from facecompress.run.timing import BUSY_SPREAD, cpu_isa, cpu_model
 
 
@@ -65,8 +65,9 @@ def report(accuracy: list[dict], timing: list[dict], busy: list[str]) -> None:
     """The console summary: accuracy, then latency with its paired speed-ups, and a word on a busy machine."""
     print(pd.DataFrame(accuracy).reindex(columns=["model", "precision", "recall", "f1", "ap50", "wider_easy",
                                                   "wider_medium", "wider_hard", "agreement_ap50"]).to_string(index=False))
-    latency = pd.DataFrame(timing).query(f"phase == '{LATENCY_PHASE}'")
-    print(latency[["model", "median_ms", "p90_ms", "speedup", "spread", "images_per_s"]].to_string(index=False))
+    latency = pd.DataFrame(timing, columns=["model", "phase", "median_ms", "p90_ms", "speedup", "spread",
+                                            "images_per_s"])
+    print(latency[latency["phase"] == LATENCY_PHASE].drop(columns="phase").to_string(index=False))
     print(f"CPU: {cpu_model()} ({cpu_isa()})")
     if busy:
         print(f"BUSY MACHINE: the timed rounds of {', '.join(busy)} spread by more than {BUSY_SPREAD:.0%} of their "
@@ -78,19 +79,22 @@ def report(accuracy: list[dict], timing: list[dict], busy: list[str]) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     setup_logging()
+    if args.workers is not None and args.workers < 1:
+        raise InputError(f"--workers {args.workers}: must be at least 1")
     out, manifest = Path(args.out), load_manifest(Path(args.models))
     dataset = open_dataset(args.images, args.split, args.limit)
     names = chosen(manifest, args.only, not args.no_torch)
     for family, header in manifest["families"].items():
         print(f"{family}: {header['model']}, {header['provenance']}")
     print(f"data: {dataset.describe()}")
-    fresh, failures = run_all(names, manifest, args, dataset, out)
+    failures: dict[str, str] = {}
+    runners, loop = run_all(names, manifest, args, dataset, out, failures)
     models, scored, skipped = tabled(manifest, out, dataset, args.floor, not args.no_torch)
     if not models:
         raise InputError(f"{out}: no model has predictions for every scored image" + "".join(
             f"; {name}: {message}" for name, message in failures.items()))
     scored_set = dataset.restricted(scored)
-    timing = merged_timings(out / TIMING_CSV, fresh, models)
+    timing, fresh = timing_table(runners, loop, models, manifest, args, dataset, out, failures)
     images, accuracy = accuracy_tables(models, manifest, scored_set, out, args.threshold)
     provenance = {"provenance": {f: h["provenance"] for f, h in manifest["families"].items()},
                   "dataset": scored_set.describe(skipped)}

@@ -192,3 +192,44 @@ def test_the_reference_rows_cache_follows_the_checkpoint_file(tmp_path):
     checkpoint.write_bytes(b"weights two")  # same name, same provenance string, other weights
     with pytest.raises(InputError, match="changed since the manifest was made"):
         cache_key("original_pytorch", manifest, 0.01)
+
+
+def test_a_run_stopped_before_its_timings_times_them_next_time(tiny_results, tiny_models, sample_dataset, tmp_path):
+    out = tmp_path / "results"
+    shutil.copytree(tiny_results, out)
+    (out / "timing_results.csv").write_text("\n")  # killed while writing: nothing a reader can use
+    bench(sample_dataset, tiny_models, out)
+    fixed = pd.read_csv(out / "timing_results.csv").query("phase == 'inference_fixed_input'")
+    assert set(fixed["model"]) == set(MODELS) and fixed["timing_set"].nunique() == 1
+    bench(sample_dataset, tiny_models, out)  # nothing changed: nothing timed again
+    again = pd.read_csv(out / "timing_results.csv").query("phase == 'inference_fixed_input'")
+    assert list(again["timing_set"]) == list(fixed["timing_set"])
+
+
+def test_a_damaged_reference_leaves_its_speedups_unmeasured_not_the_run_stopped(tiny_models, tiny_results,
+                                                                                sample_dataset, tmp_path, capsys):
+    models, out = tmp_path / "models", tmp_path / "results"
+    shutil.copytree(tiny_models, models)
+    shutil.copytree(tiny_results, out)
+    (models / "rfdetr-nano.onnx").write_bytes(b"damaged")
+    prediction_path(out / "predictions" / "quantized", open_dataset(*sample_dataset).present[0].name).unlink()
+    with pytest.raises(SystemExit) as exit_info:
+        bench(sample_dataset, models, out, "--only", "quantized")
+    assert exit_info.value.code == 2 and "rfdetr-nano.onnx: sha256 differs" in capsys.readouterr().err
+    assert list(pd.read_csv(out / "accuracy.csv")["model"]) == MODELS
+    fixed = pd.read_csv(out / "timing_results.csv").query("phase == 'inference_fixed_input'").set_index("model")
+    assert np.isnan(fixed.loc["quantized", "speedup"]) and fixed.loc["quantized", "median_ms"] > 0
+
+
+def test_an_unreadable_image_without_the_flag_stops_the_run_with_one_line(tiny_models, sample_dataset, tmp_path,
+                                                                          capsys):
+    images, split = tmp_path / "images", tmp_path / "split"
+    shutil.copytree(sample_dataset[0], images)
+    shutil.copytree(sample_dataset[1], split)
+    broken = open_dataset(images, split).present[1].name
+    (images / broken).write_bytes(b"\xff\xd8 truncated")
+    with pytest.raises(SystemExit) as exit_info:
+        bench((images, split), tiny_models, tmp_path / "results", "--no-torch")
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert exit_info.value.code == 2 and len(errors) == 1 and broken in errors[0] and "unreadable image" in errors[0]
+    assert not (tmp_path / "results" / "accuracy.csv").exists()  # no table that would count it as skipped

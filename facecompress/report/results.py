@@ -41,7 +41,7 @@ class Results:
 
     @property
     def families(self) -> dict[str, dict]:
-        """Each family's manifest header, flagship first: where its weights came from, what it is."""
+        """Each family's manifest header, in manifest order: where its weights came from, what it is."""
         return self.manifest["families"]
 
     @property
@@ -137,12 +137,23 @@ def _read_run(path: Path) -> dict:
         raise InputError(f"{path}: not valid JSON ({err}); run `python benchmark.py` again") from None
 
 
+def _of_known_families(accuracy: pd.DataFrame, manifest: dict) -> pd.DataFrame:
+    """Accuracy rows of the families the manifest has; rows left over from another family's run are dropped."""
+    families = accuracy["family"] if "family" in accuracy else pd.Series(FLAGSHIP, index=accuracy.index)
+    known = families.isin(list(manifest["families"]))
+    for name in accuracy.loc[~known, "model"]:
+        log.warning("%s: results of a family the manifest does not have (left over from an earlier run?); left out",
+                    name)
+    return accuracy[known].reset_index(drop=True)
+
+
 def load_results(models: str | Path, results: str | Path) -> Results:
     """Read the manifest and results/, refusing what is missing and warning about what is partial."""
     models, results = Path(models), Path(results)
     manifest = load_manifest(models)
-    loaded = Results(manifest, _read_csv(results / ACCURACY_CSV), _read_csv(results / TIMING_CSV),
-                     _read_csv(results / IMAGES_CSV), _read_run(results / RUN_JSON), results)
+    accuracy = _of_known_families(_read_csv(results / ACCURACY_CSV), manifest)
+    loaded = Results(manifest, accuracy, _read_csv(results / TIMING_CSV), _read_csv(results / IMAGES_CSV),
+                     _read_run(results / RUN_JSON), results)
     if not set(manifest["variants"]) & set(loaded.models):
         raise InputError(f"{results}: no results for any variant in {models / MANIFEST}; run `python benchmark.py`")
     for message in result_gaps(loaded):

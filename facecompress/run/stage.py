@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..core.artifacts import FLAGSHIP, TORCH_ROW, family_of, header_of, predictions_dir, reference_of
+from ..core.artifacts import (FLAGSHIP, LATENCY_PHASE, TIMING_CSV, TORCH_ROW, family_of, header_of,
+                              predictions_dir, reference_of)
 from ..core.errors import InputError, check_known
 from ..data.wider import read_mat_ground_truth
 from ..detectors import family_for
@@ -27,6 +28,8 @@ from .sessions import OnnxRunner, check_file
 from .timing import cpu_isa, cpu_model
 
 log = logging.getLogger(__name__)
+
+DISTRIBUTED_PHASE = "distributed_pass"  # the Ray pass's throughput: never a latency
 
 
 def every_model(manifest: dict, torch_row: bool) -> list[str]:
@@ -61,30 +64,44 @@ def context(name: str, threads: int | None) -> dict:
             "machine": platform.node(), "python": platform.python_version(), "numpy": metadata.version("numpy")}
 
 
-def predict(name: str, manifest: dict, args: argparse.Namespace, dataset, out: Path):
-    """Predict the images `name` still lacks; its runner (for timing) and loop rows, or None when all were cached."""
+def open_runner(name: str, manifest: dict, args: argparse.Namespace, failures: dict[str, str]):
+    """The model's runner, or None with the one-line reason in `failures`: a broken model never stops the rest."""
+    try:
+        return runner_for(name, manifest, family_for(header_of(manifest, name)), Path(args.models), args.threads)
+    except InputError as err:
+        failures[name] = str(err)
+        log.error("%s: %s", name, err)
+        return None
+
+
+def predict(name: str, manifest: dict, args: argparse.Namespace, dataset, out: Path, failures: dict[str, str]):
+    """Predict the images `name` still lacks; its runner (for timing) and loop rows, or None when all were cached
+    or the model cannot be loaded. An unreadable image (without --skip-unreadable) stops the whole run."""
     folder = predictions_dir(out, name)
     open_cache(folder, cache_key(name, manifest, args.floor), args.force)
     todo = missing(dataset.present, folder)
-    if not todo:
+    runner = open_runner(name, manifest, args, failures) if todo else None
+    if runner is None:
         return None
     family = family_for(header_of(manifest, name))
-    runner = runner_for(name, manifest, family, Path(args.models), args.threads)
     warm_up(runner, family, args.warmup)
     timings = run_images(runner, family, dataset, todo, folder, name, args.floor, args.skip_unreadable)
     return runner, loop_rows(name, timings, context(name, args.threads), len(dataset.present))
 
 
-def time_fixed_input(runners: dict, manifest: dict, args: argparse.Namespace, dataset) -> list[dict]:
-    """Fixed-input rows of the models that ran, each family's reference timed alongside them for the ratios.
+def time_fixed_input(runners: dict, manifest: dict, args: argparse.Namespace, dataset,
+                     failures: dict[str, str]) -> list[dict]:
+    """Fixed-input rows of `runners`, each family's reference timed alongside them for the ratios.
 
-    Every model runs on its own family's preprocessing of the same image, all in the same rounds.
+    Every model runs on its own family's preprocessing of the same image, all in the same rounds; a
+    reference that cannot be loaded leaves its family's speed-ups unmeasured, not the run stopped.
     """
-    references = {name: reference_of(family_of(manifest, name)) for name in list(runners)}
-    for reference in set(references.values()) - set(runners):
-        if reference in manifest["variants"]:
-            runners[reference] = runner_for(reference, manifest, None, Path(args.models), args.threads)
-            references[reference] = reference
+    references = {name: reference_of(family_of(manifest, name)) for name in runners}
+    for reference in dict.fromkeys(references.values()):  # in model order: the rows come out the same every run
+        if reference not in runners and reference in manifest["variants"]:
+            runner = open_runner(reference, manifest, args, failures)
+            if runner is not None:
+                runners[reference], references[reference] = runner, reference
     batches = {family: fixed_input(family_for(manifest["families"][family]), dataset)
                for family in {family_of(manifest, name) for name in runners}}
     calls = {name: (lambda r=runner, b=batches[family_of(manifest, name)]: r.run(b)) for name, runner in runners.items()}
@@ -92,11 +109,31 @@ def time_fixed_input(runners: dict, manifest: dict, args: argparse.Namespace, da
                         {name: context(name, args.threads) for name in calls})
 
 
-def merged_timings(path: Path, fresh: list[dict], names: list[str]) -> list[dict]:
-    """Fresh rows, and earlier rows of each (model, phase) that was not measured again, for the models tabled."""
-    earlier = pd.read_csv(path).to_dict("records") if path.is_file() else []
+def earlier_timings(path: Path) -> list[dict]:
+    """The timing rows an earlier run wrote; none when there is no file or it cannot be read (it is rewritten)."""
+    if not path.is_file():
+        return []
+    try:
+        return pd.read_csv(path).to_dict("records")
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        log.warning("%s: unreadable (%s); earlier timings are measured again", path, err)
+        return []
+
+
+def untimed(names: list[str], earlier: list[dict]) -> list[str]:
+    """Tabled models with no fixed-input latency yet (a run stopped while timing, or a cache from elsewhere)."""
+    timed = {row["model"] for row in earlier if row["phase"] == LATENCY_PHASE}
+    return [name for name in names if name not in timed]
+
+
+def merged_timings(earlier: list[dict], fresh: list[dict], names: list[str]) -> list[dict]:
+    """Fresh rows, and earlier rows of each (model, phase) not measured again, for the models tabled; the Ray
+    pass's throughput row is kept until a new pass replaces it."""
     measured = {(r["model"], r["phase"]) for r in fresh}
-    return [r for r in earlier if r["model"] in names and (r["model"], r["phase"]) not in measured] + fresh
+    phases = {r["phase"] for r in fresh}
+    kept = [r for r in earlier if (r["model"] in names and (r["model"], r["phase"]) not in measured)
+            or (r["phase"] == DISTRIBUTED_PHASE and DISTRIBUTED_PHASE not in phases)]
+    return kept + fresh
 
 
 def tabled(manifest: dict, out: Path, dataset, floor: float, torch_row: bool) -> tuple[list[str], list, list[str]]:
@@ -127,7 +164,6 @@ def accuracy_tables(names: list[str], manifest: dict, dataset, out: Path,
     return images, models
 
 
-DISTRIBUTED_PHASE = "distributed_pass"  # the Ray pass's throughput: never a latency
 
 
 def predict_on_cluster(names: list[str], manifest: dict, args: argparse.Namespace, dataset, out: Path,
@@ -137,8 +173,10 @@ def predict_on_cluster(names: list[str], manifest: dict, args: argparse.Namespac
     Only images whose prediction file is missing are scheduled; the files written are the serial path's,
     byte for byte. Latency is then timed here, on this machine, never on the loaded cluster.
     """
-    from .distributed import model_payload, predict_on_ray, start_ray
-
+    try:
+        from .distributed import model_payload, predict_on_ray, start_ray
+    except ImportError as err:
+        raise InputError(f"--engine ray: Ray cannot be imported ({err}); `pip install -r requirements.txt`") from None
     models, todo = {}, {}
     for name in names:
         open_cache(predictions_dir(out, name), cache_key(name, manifest, args.floor), args.force)
@@ -151,11 +189,13 @@ def predict_on_cluster(names: list[str], manifest: dict, args: argparse.Namespac
     models = {n: m for n, m in models.items() if m is not None}
     if not models:
         return {}, []
-    start_ray(args.address, args.workers)
     try:
+        start_ray(args.address, args.workers)
         summary = predict_on_ray(models, {n: todo[n] for n in models}, dataset, out, args.floor,
                                  args.skip_unreadable, args.workers)
-    except Exception as err:  # Ray raises its own types when workers die for good; finished files are kept
+    except InputError:
+        raise  # an unreadable image or a model the workers cannot load: already one line
+    except Exception as err:  # Ray raises its own types for a cluster it cannot reach or workers dead for good
         raise InputError(f"the Ray pass stopped ({type(err).__name__}: {str(err).splitlines()[0]}); every "
                          "finished prediction is kept, run benchmark.py again to finish") from None
     runners = {n: OnnxRunner(check_file(manifest["variants"][n], args.models), args.threads) for n in models}
@@ -166,23 +206,29 @@ def predict_on_cluster(names: list[str], manifest: dict, args: argparse.Namespac
     return runners, [row]
 
 
-def run_all(names: list[str], manifest: dict, args: argparse.Namespace, dataset, out: Path):
-    """Predict with every chosen model; (loop and latency rows, failures). A broken model never stops the rest."""
-    runners, rows, failures = {}, [], {}
+def run_all(names: list[str], manifest: dict, args: argparse.Namespace, dataset, out: Path,
+            failures: dict[str, str]) -> tuple[dict, list[dict]]:
+    """Predict with every chosen model: (the runners of the models that ran, their loop rows)."""
+    runners, rows = {}, []
     serial = [n for n in names if args.engine == "local" or n == TORCH_ROW]
     if args.engine == "ray":
         runners, rows = predict_on_cluster([n for n in names if n not in serial], manifest, args, dataset, out,
                                            failures)
     for name in serial:
-        try:
-            done = predict(name, manifest, args, dataset, out)
-        except InputError as err:
-            failures[name] = str(err)
-            log.error("%s: %s", name, err)
-            continue
+        done = predict(name, manifest, args, dataset, out, failures)
         if done is not None:
             runners[name], loop = done
             rows += loop
-    if runners:
-        rows += time_fixed_input(runners, manifest, args, dataset)
-    return rows, failures
+    return runners, rows
+
+
+def timing_table(runners: dict, loop: list[dict], models: list[str], manifest: dict, args: argparse.Namespace,
+                 dataset, out: Path, failures: dict[str, str]) -> tuple[list[dict], list[dict]]:
+    """(every timing row of the tabled models, the rows measured now): the models that ran and any tabled model
+    without a latency yet are timed together, here, in shared rounds."""
+    earlier = earlier_timings(out / TIMING_CSV)
+    for name in untimed(models, earlier):
+        if name not in runners and (runner := open_runner(name, manifest, args, failures)) is not None:
+            runners[name] = runner
+    fresh = loop + (time_fixed_input(runners, manifest, args, dataset, failures) if runners else [])
+    return merged_timings(earlier, fresh, models), fresh
