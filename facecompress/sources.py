@@ -81,7 +81,7 @@ def prepared(name: str, source: Path, scratch: Path) -> tuple[Path, dict]:
     if name == "centerface":
         target = scratch / "centerface-fixed.onnx"
         centerface.write_fixed_size(source, target)
-        return target, centerface.header_facts()
+        return target, centerface.header_facts(target)
     return source, scrfd.header_facts(source)
 
 

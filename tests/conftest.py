@@ -10,14 +10,19 @@ import pytest
 WIDER_REAL = Path(__file__).resolve().parents[2] / "shared" / "wider_real"
 
 
+def skip_or_fail(message: str) -> None:
+    """Skip where a resource is legitimately absent (a user's clone, an offline machine), but fail in CI, which has it."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def wider_real() -> Path:
     """The real WIDER val files kept beside the repository; skip without them, but fail in CI, which has them."""
     if not (WIDER_REAL / "wider_face_split" / "wider_face_val_bbx_gt.txt").is_file():
-        message = f"real WIDER FACE files not found at {WIDER_REAL} (only present beside the project's own checkout)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_or_fail(f"real WIDER FACE files not found at {WIDER_REAL} (only present beside the project's own "
+                     "checkout)")
     return WIDER_REAL
 
 

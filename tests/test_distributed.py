@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from conftest import skip_or_fail
 from facecompress.core.artifacts import header_of, predictions_dir, read_manifest
 from facecompress.core.errors import InputError
 from facecompress.data.dataset import open_dataset
@@ -30,11 +31,7 @@ def distributed():
     try:
         import ray
     except ImportError as err:
-        message = f"ray cannot be imported ({err}); `pip install -r requirements.txt`"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        print(f"skipped: {message}")
-        pytest.skip(message)
+        skip_or_fail(f"ray cannot be imported ({err}); `pip install -r requirements.txt`")
     from facecompress.run import distributed
 
     distributed.start_ray(None, 2)

@@ -13,7 +13,11 @@ import analyze_results
 import benchmark
 import inference
 import visualize_detections
+from conftest import skip_or_fail
 from facecompress.compress.pruning import weight_names
+from facecompress.core.errors import InputError
+from facecompress.detectors import scrfd
+from facecompress.detectors.weights import fetch
 
 SCRFD = ["scrfd_original", "scrfd_quantized", "scrfd_static_int8", "scrfd_pruned_30"]
 
@@ -21,6 +25,10 @@ SCRFD = ["scrfd_original", "scrfd_quantized", "scrfd_static_int8", "scrfd_pruned
 @pytest.fixture(scope="module")
 def two_families(sample_dataset, weights_cache, tmp_path_factory):
     """models/ and results/ for RF-DETR (64 px) and SCRFD over four sample images."""
+    try:
+        fetch(scrfd.WEIGHTS, weights_cache)
+    except InputError as err:
+        skip_or_fail(f"cannot fetch SCRFD-2.5G from the package index: {err}")
     root = tmp_path_factory.mktemp("families")
     images, split = sample_dataset
     data = ["--images", str(images), "--split", str(split), "--limit", "4"]

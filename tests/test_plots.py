@@ -13,7 +13,9 @@ import plot_results
 from facecompress.report.curves import curve_mismatches, pr_curves
 from facecompress.report.results import comparison_table, load_results
 from facecompress.report.plots import DPI, PR_INCHES, SINGLE_INCHES, TRADE_OFF_INCHES, sized
-from facecompress.report.styles import PALETTE, model_styles
+from facecompress.compress.variants import Settings, plan
+from facecompress.detectors.rfdetr.models import EXPORT_PARAMS
+from facecompress.report.styles import PALETTE, SHADES, model_styles
 from facecompress.data.wider import read_mat_ground_truth
 from test_analysis import write_results
 
@@ -122,3 +124,16 @@ def test_smoke_on_real_benchmark_output(tiny_models, tiny_results, tmp_path):
     shutil.copytree(tiny_results, results)
     run(tiny_models, results, tmp_path / "plots")
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == sorted(PLOTS)
+
+
+def test_the_full_study_of_every_family_gets_distinct_colours_in_its_own_colour_family():
+    study = Settings(structured=(0.5, 0.75), study=True)
+    onnx_only = {"export-fp32": {}, "unstructured-l1": {}}
+    flagship = ["original_pytorch"] + [s.name for s in plan("rfdetr-nano", study, 16, EXPORT_PARAMS)]
+    others = {family: [s.name for s in plan(family, study, 16, onnx_only, f"{family}_")]
+              for family in ("scrfd", "centerface")}
+    families = {name: family for family, names in others.items() for name in names}
+    styles = model_styles(flagship + [n for names in others.values() for n in names], families)
+    assert len({s.colour for s in styles.values()}) == len(styles) == len(flagship) + 20
+    assert {styles[n].colour for n in others["scrfd"]} <= set(SHADES["scrfd"])
+    assert styles["scrfd_original"].colour == SHADES["scrfd"][0]  # the family's original in its darkest shade

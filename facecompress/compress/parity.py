@@ -2,8 +2,8 @@
 
 Raw outputs of different families mean different things (anchor distances, heatmaps), and INT8 moves them
 all a little; what a user sees is the detections. So both files run on the same parity images, both are
-decoded by the family at the benchmark's score floor, and each FP32 detection, best first, takes the
-candidate detection that overlaps it most (IoU >= 0.5, each taken once). Reported: the largest box-corner
+decoded by the family above the caller's score floor (the detections a user would keep), and each FP32
+detection, best first, takes the candidate detection that overlaps it most (IoU >= 0.5, each taken once). Reported: the largest box-corner
 and score difference between partners, and the share of the FP32 file's top-k detections reproduced.
 """
 

@@ -36,8 +36,8 @@ from PIL import Image
 
 from ..core.atomic import atomic_path
 from ..core.errors import InputError
-from .scrfd import (Signature, describe_signature, fits_input, input_facts, letterbox, letterbox_factors,
-                    onnx_signature, to_detections)
+from .letterbox import letterbox, letterbox_factors, to_detections
+from .signature import Signature, describe_signature, fits_input, input_facts, onnx_signature
 from .weights import PublishedFile
 
 NAME = "centerface"

@@ -13,8 +13,6 @@ are scaled back by the same factors and suppressed at IoU 0.4, InsightFace's set
 both measured on the 508 real val images: x is scaled back by the width's own factor (the reference uses
 the height's for both axes, though the fitted sides are floored separately, which moves boxes right by up
 to x / new_height pixels and cost it 1.3 Hard AP points), and boxes are clipped to the image.
-
-The helpers `letterbox`, `to_detections`, `onnx_signature` and `input_facts` serve the CenterFace family too.
 """
 
 from __future__ import annotations
@@ -28,7 +26,7 @@ from PIL import Image
 
 from ..core.errors import InputError
 from .letterbox import letterbox, letterbox_factors, to_detections
-from .signature import Signature, describe_signature, fits_input, onnx_signature
+from .signature import Signature, describe_signature, fits_input, input_facts, onnx_signature
 from .weights import PublishedFile
 
 NAME = "scrfd"
@@ -126,16 +124,6 @@ class SCRFDFamily:
 
     def describe(self) -> str:
         return f"SCRFD at {self.width}x{self.height} (letterbox top-left, NMS IoU {NMS_IOU})"
-
-
-def input_facts(path: str | os.PathLike | None, name: str, size: tuple[int, int]) -> dict:
-    """The header's input facts as `path` declares its one 4-D input; the given defaults for what it leaves open."""
-    if path is not None:
-        inputs, _ = onnx_signature(path)
-        if len(inputs) == 1 and len(inputs[0][1]) == 4:
-            name, dims = inputs[0]
-            size = (dims[3] or size[0], dims[2] or size[1])
-    return {"input_name": name, "input_size": list(size)}
 
 
 def header_facts(path: str | os.PathLike | None = None) -> dict:

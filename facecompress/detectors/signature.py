@@ -36,3 +36,13 @@ def describe_signature(inputs: Signature, outputs: Signature) -> str:
 def fits_input(dims: list[int | None], expected: tuple[int, ...]) -> bool:
     """Same rank, and every fixed dimension equal to the expected one (a symbolic one fits anything)."""
     return len(dims) == len(expected) and all(d is None or d == e for d, e in zip(dims, expected))
+
+
+def input_facts(path: str | os.PathLike | None, name: str, size: tuple[int, int]) -> dict:
+    """The header's input facts as `path` declares its one 4-D input; the given defaults for what it leaves open."""
+    if path is not None:
+        inputs, _ = onnx_signature(path)
+        if len(inputs) == 1 and len(inputs[0][1]) == 4:
+            name, dims = inputs[0]
+            size = (dims[3] or size[0], dims[2] or size[1])
+    return {"input_name": name, "input_size": list(size)}

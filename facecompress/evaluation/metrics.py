@@ -1,6 +1,6 @@
 """Detection metrics at a confidence threshold, AP@0.5 over all faces, and agreement between two models.
 
-These are the project's own figures, next to the official Easy / Medium / Hard AP (facecompress.wider_eval):
+These are the project's own figures, next to the official Easy / Medium / Hard AP (facecompress.evaluation.official):
 - Ground truth: ImageAnnotation.faces (the all-zero placeholder row of a faceless image is not a face).
   Faces marked invalid=1 are *ignored*, as the official protocol does (no setting's gt_list holds any of
   the 585): a detection on one is neither TP nor FP, and an unfound one is no FN.

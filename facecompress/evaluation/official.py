@@ -27,7 +27,7 @@ RetinaFace and most face-detection repositories) part:
    them in max/min and sorts them first; the port's result depends on file order, so here InputError.
 5. VOCap. MATLAB's max skips NaN precision (0/0 where nothing passes a threshold); numpy propagates it.
    This changes AP only for a setting without faces (NaN either way).
-Reading the files differs too; see facecompress.predictions.
+Reading the files differs too; see facecompress.evaluation.submission.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A file holds the image name (line 1), a box count (line 2), then one `x y w h sc
 Values are written with Python's `repr`, the shortest text that reads back to the same float64, so that
 evaluating the files gives bit for bit what evaluating the arrays in memory gives.
 
-The two readers differ where the evaluators differ (see facecompress.wider_eval for the scoring):
+The two readers differ where the evaluators differ (see facecompress.evaluation.official for the scoring):
 - matlab (eval_tools' read_pred.m): the file is found from the ground truth's event and stem, so the key
   comes from the path and line 1 is ignored; exactly the stated count of lines is read, extra lines are
   ignored; each line's numbers are parsed as str2num does (at least four, the score is the *last* one);

@@ -1,8 +1,8 @@
-"""Trade-off figures from the comparison table: every model in its own colour and marker (facecompress.styles).
+"""Trade-off figures from the comparison table: every model in its own colour and marker (report.styles).
 
 Figures are built with matplotlib's object API (no pyplot state, no display needed) and written atomically.
 Size plots leave out models without a file (the PyTorch reference row); the Pareto fronts come from
-facecompress.analysis, over the manifest's variants.
+facecompress.report.findings, over the manifest's variants.
 """
 
 from __future__ import annotations

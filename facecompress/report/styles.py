@@ -15,14 +15,19 @@ from typing import Iterable, Mapping
 from ..core.artifacts import FLAGSHIP, REFERENCE, TORCH_ROW
 
 GROUND_TRUTH = "#ffffff"  # boxes of annotated faces; no model gets white
-# The flagship's: tab10 then tab20's light shades, without grey, green and orange (the other detectors' colour
-# families): 13 colours distinct from black, grey and each other.
+# The flagship's: tab10, tab20's light shades and tab20b's dark ones, without grey, green and orange (the other
+# detectors' colour families): 20 colours distinct from black, grey and each other, enough for the full study.
 PALETTE = ("#1f77b4", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#aec7e8", "#ff9896", "#c5b0d5",
-           "#c49c94", "#f7b6d2", "#dbdb8d", "#9edae5")
-# Every other detector in one colour family, its FP32 original in the darkest shade, so a glance tells detectors apart.
-SHADES = {"scrfd": ("#00441b", "#238b45", "#74c476", "#006d2c", "#41ab5d", "#a1d99b", "#2ca25f", "#c7e9c0"),
-          "centerface": ("#7f2704", "#d94801", "#fd8d3c", "#a63603", "#f16913", "#fdae6b", "#e6550d", "#fdd0a2")}
-OTHER_SHADES = ("#3f007d", "#6a51a3", "#9e9ac8", "#54278f", "#807dba", "#bcbddc")
+           "#c49c94", "#f7b6d2", "#dbdb8d", "#9edae5", "#393b79", "#843c39", "#7b4173", "#5254a3", "#ad494a",
+           "#a55194", "#bd9e39")
+# Every other detector in one colour family, its FP32 original in the darkest shade, so a glance tells detectors
+# apart: twelve shades each, enough for a family's full study set.
+SHADES = {"scrfd": ("#00441b", "#238b45", "#74c476", "#006d2c", "#41ab5d", "#a1d99b", "#2ca25f", "#c7e9c0",
+                    "#005a32", "#31a354", "#78c679", "#004529"),
+          "centerface": ("#7f2704", "#d94801", "#fd8d3c", "#a63603", "#f16913", "#fdae6b", "#e6550d", "#fdd0a2",
+                         "#8c2d04", "#cc4c02", "#fe9929", "#662506")}
+OTHER_SHADES = ("#3f007d", "#6a51a3", "#9e9ac8", "#54278f", "#807dba", "#bcbddc", "#4a1486", "#756bb1",
+                "#dadaeb", "#2d004b", "#8073ac", "#b2abd2")
 MARKERS = {"fp32": "o", "int8": "s", "static_int8": "^", "fp16": "D"}
 FIXED = {REFERENCE: ("#000000", "o"), TORCH_ROW: ("#7f7f7f", "X")}
 _FAMILIES = ("original", "pruned", "structured")

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.artifacts import REFERENCE, reference_of
+from ..run.timing import P90_MIN_RUNS
 from .findings import Findings, Pick, Recommendation
 from .results import METRICS, Results
 
@@ -51,11 +52,10 @@ def legend(threshold: float) -> str:
     return (f"family: the detector the row belongs to; MB: 10^6 bytes on disk; zstd MB: after zstd level 9 (where "
             f"unstructured zeros show); smaller and speed-up: the family's original's bytes or latency over the "
             f"model's, the speed-up as the median of per-round ratios timed together; latency: one fixed "
-            f"preprocessed input, batch 1, after warm-up, median and 90th percentile (from 20 runs) in ms; GFLOPs "
-            f"per image; P, R, F1 at score >= {threshold:g}; AP50: AP@0.5 over all faces; Easy / Medium / Hard: "
-            f"official WIDER FACE AP; agree: AP@0.5 against the family's original's detections; '-': not measured "
-            f"or undefined "
-            f"(P with no detection).")
+            f"preprocessed input, batch 1, after warm-up, median and 90th percentile (given from {P90_MIN_RUNS} "
+            f"runs up) in ms; GFLOPs per image; P, R, F1 at score >= {threshold:g}; AP50: AP@0.5 over all faces; "
+            f"Easy / Medium / Hard: official WIDER FACE AP; agree: AP@0.5 against the family's original's "
+            f"detections; '-': not measured or undefined (P with no detection).")
 
 
 def markdown_table(rows: list[dict[str, str]], columns: Sequence[str]) -> str:
