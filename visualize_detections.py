@@ -2,8 +2,9 @@
 
 Usage: python visualize_detections.py [--count 5] [--seed 0] [--image EVENT/FILE.jpg ...] [--only NAME ...]
 
-Writes visualizations/detection_comparison_1.jpg ... _N.jpg: per image, a ground-truth panel and one
-panel per model with its detections at the benchmark's threshold, TP / FP / FN counts and a legend.
+Writes visualizations/detection_comparison_<i>_<family>.jpg: per image and per detector family, a
+ground-truth panel and one panel per model of that family with its detections at the benchmark's
+threshold, TP / FP / FN counts and a legend (one figure per family keeps two dozen variants readable).
 The images are drawn reproducibly (--seed) from those the benchmark scored, or named with --image.
 """
 
