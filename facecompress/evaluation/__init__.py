@@ -1,0 +1,1 @@
+"""Scoring: the official WIDER FACE protocol, the submission files, threshold metrics and agreement."""

@@ -1,0 +1,1 @@
+"""The last three stages: the comparison table, its findings, the text and figures, the detection panels."""
