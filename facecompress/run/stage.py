@@ -164,8 +164,6 @@ def accuracy_tables(names: list[str], manifest: dict, dataset, out: Path,
     return images, models
 
 
-
-
 def predict_on_cluster(names: list[str], manifest: dict, args: argparse.Namespace, dataset, out: Path,
                        failures: dict[str, str]) -> tuple[dict, list[dict]]:
     """The prediction pass of the ONNX variants on Ray (imported only here); (local runners to time, its row).
@@ -196,7 +194,8 @@ def predict_on_cluster(names: list[str], manifest: dict, args: argparse.Namespac
     except InputError:
         raise  # an unreadable image or a model the workers cannot load: already one line
     except Exception as err:  # Ray raises its own types for a cluster it cannot reach or workers dead for good
-        raise InputError(f"the Ray pass stopped ({type(err).__name__}: {str(err).splitlines()[0]}); every "
+        detail = (str(err).splitlines() or ["no detail"])[0]
+        raise InputError(f"the Ray pass stopped ({type(err).__name__}: {detail}); every "
                          "finished prediction is kept, run benchmark.py again to finish") from None
     runners = {n: OnnxRunner(check_file(manifest["variants"][n], args.models), args.threads) for n in models}
     row = {"model": ",".join(models), "phase": DISTRIBUTED_PHASE, "n": summary["images"],
