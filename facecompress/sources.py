@@ -20,11 +20,11 @@ from .compress.parity import METHOD as DETECTION_PARITY
 from .compress.stats import FLOPS_METHOD as ONNX_FLOPS
 from .core.checksums import sha256_file
 from .core.errors import InputError
-from .detectors import centerface, scrfd
+from .detectors import FAMILIES, centerface, scrfd
 from .detectors.family import Family
 from .detectors.weights import fetch
 
-DETECTORS = ("rfdetr", "scrfd", "centerface")
+DETECTORS = tuple(FAMILIES)  # every registered family, flagship first
 ONNX_FAMILIES = {"scrfd": scrfd, "centerface": centerface}
 PUBLISHED_NAMES = {"scrfd": "SCRFD-2.5G", "centerface": "CenterFace"}
 ONNX_EXPORT_PARAMS = {

@@ -24,7 +24,6 @@ REFERENCE = "original"  # the FP32 ONNX file every ratio and every agreement of 
 TORCH_ROW = "original_pytorch"  # benchmark.py's PyTorch reference row of the flagship (no file of its own)
 
 LATENCY_PHASE = "inference_fixed_input"  # fixed preprocessed input after warm-up: the model alone
-LOOP_PHASES = ("preprocess", "inference", "postprocess")  # per image inside the image loop
 LOOP_PHASE = "image_loop"  # the whole loop's rate, decoding and writing included
 
 

@@ -44,7 +44,6 @@ class LoopTimings:
     inference: list[float] = field(default_factory=list)
     postprocess: list[float] = field(default_factory=list)
     wall_s: float = 0.0
-    skipped: list[str] = field(default_factory=list)
 
 
 def _loader(dataset: Dataset, family: Family, skip_unreadable: bool):
@@ -74,8 +73,7 @@ def run_images(runner: Runner, family: Family, dataset: Dataset, annotations: li
     loader = _loader(dataset, family, skip_unreadable)
     for annotation, loaded, load_ms in tqdm(prefetch(loader, annotations), total=len(annotations), desc=label,
                                             unit="img", leave=False):
-        if loaded is None:
-            timings.skipped.append(annotation.name)
+        if loaded is None:  # unreadable and skipped: no file, so the stage counts it out of the scored set
             continue
         batch, size = loaded
         t0 = time.perf_counter()
