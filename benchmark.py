@@ -25,6 +25,7 @@ from facecompress.core.artifacts import (ACCURACY_CSV, CACHE_INFO, IMAGES_CSV, L
 from facecompress.core.atomic import write_csv, write_text
 from facecompress.core.errors import InputError, exit_on_input_error
 from facecompress.data.dataset import open_dataset
+from facecompress.data.identity import ground_truth_files, image_digests
 from facecompress.run.latency import busy_models
 from facecompress.run.loop import SCORE_FLOOR
 from facecompress.run.stage import accuracy_tables, chosen, run_all, tabled, timing_table
@@ -88,8 +89,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{family}: {header['model']}, {header['provenance']}")
     print(f"data: {dataset.describe()}")
     failures: dict[str, str] = {}
-    runners, loop = run_all(names, manifest, args, dataset, out, failures)
-    models, scored, skipped = tabled(manifest, out, dataset, args.floor, not args.no_torch)
+    digests = image_digests(dataset)
+    runners, loop = run_all(names, manifest, args, dataset, digests, out, failures)
+    models, scored, skipped = tabled(manifest, out, dataset, digests, args)
     if not models:
         raise InputError(f"{out}: no model has predictions for every scored image" + "".join(
             f"; {name}: {message}" for name, message in failures.items()))
@@ -103,7 +105,8 @@ def main(argv: list[str] | None = None) -> None:
     write_csv(out / TIMING_CSV, timing)
     write_text(out / RUN_JSON, json.dumps({**vars(args), **provenance, "models": models, "ran": names,
                                              "skipped_images": skipped, "failed": failures,
-                                             "busy": busy_models(timing), "cache_info": CACHE_INFO}, indent=1) + "\n")
+                                             "busy": busy_models(timing), "cache_info": CACHE_INFO,
+                                             "ground_truth": ground_truth_files(dataset.split_dir)}, indent=1) + "\n")
     report(accuracy, timing, busy_models(fresh))
     ran = list(dict.fromkeys(m for row in fresh if row["phase"] != LATENCY_PHASE for m in row["model"].split(",")))
     print(f"ran: {', '.join(ran) or 'nothing'}; reused cached predictions and timings: "

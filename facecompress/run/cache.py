@@ -1,10 +1,12 @@
 """Which predictions a benchmark run can trust, which it must make, and which images it scores.
 
 Predictions live in `results/predictions/<model>/<event>/<stem>.txt` with every detection above a low
-score floor (the official AP needs the low-score tail). `MODEL.json` beside them records what made them
-(the file's sha256, or the reference model's source hashed anew, the resolution, the floor); when that
-changes the cache is discarded, otherwise a restarted run only does the images whose file is missing.
-A model's predictions enter the tables only when they cover every scored image.
+score floor (the official AP needs the low-score tail). `MODEL.json` beside them records what made them:
+the key (the model file's sha256, or the reference model's source hashed anew; the family's decoder
+version and parameters; the runtime with its version, the precision and the thread count; the floor) and,
+per image, the digest of the bytes each file was predicted from. A changed key discards the folder; a
+changed image discards only its own file; otherwise a restarted run only does the images whose file is
+missing. A model's predictions enter the tables only when they cover every scored image with current files.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from importlib import metadata
 from pathlib import Path
 
 from ..core.artifacts import CACHE_INFO, TORCH_ROW, header_of, predictions_dir
@@ -20,6 +23,7 @@ from ..core.checksums import sha256_file
 from ..core.errors import InputError
 from ..data.dataset import Dataset
 from ..data.wider import ImageAnnotation
+from ..detectors import family_for
 from ..evaluation.submission import prediction_path
 
 log = logging.getLogger(__name__)
@@ -40,42 +44,73 @@ def source_digest(header: dict) -> str:
     return digest
 
 
-def cache_key(name: str, manifest: dict, floor: float) -> dict:
-    """What made a model's predictions; a change of any of it invalidates the cache."""
+def runtime_label(name: str, manifest_name: str) -> str:
+    """The runtime that makes a model's predictions, with its version (a new version may round differently)."""
+    runtime = "torch" if manifest_name == TORCH_ROW else name
+    return f"{runtime} {metadata.version(runtime)}"
+
+
+def cache_key(name: str, manifest: dict, floor: float, threads: int | None = None, runtime: str = "onnxruntime",
+              precision: str = "fp32") -> dict:
+    """What made a model's predictions, images aside; a change of any of it invalidates the whole cache."""
     entry, header = manifest["variants"].get(name), header_of(manifest, name)
     digest = entry["sha256"] if entry is not None else source_digest(header)
-    return {"model": name, "sha256": digest, "resolution": header.get("resolution", header.get("input_size")),
-            "floor": floor}
+    return {"model": name, "sha256": digest, "decoding": family_for(header).decoding, "floor": floor,
+            "runtime": runtime_label(runtime, name), "precision": precision, "threads": threads or "all"}
 
 
-def open_cache(folder: Path, key: dict, force: bool) -> None:
-    """Keep the cached predictions only if they were made by the same model file and settings."""
-    info = folder / CACHE_INFO
-    if force or read_key(folder) != key:
+def open_cache(folder: Path, key: dict, images: dict[str, str], force: bool) -> None:
+    """Keep the cached predictions made by the same key, and of those only the images whose bytes are unchanged.
+
+    `images` maps each present image to its digest (`data.identity.image_digests`); the record written
+    afterwards says which bytes every file in the folder was, or will be, predicted from.
+    """
+    record = None if force else read_record(folder)
+    if record is None or record.get("key") != key:
         if folder.exists():
             log.info("%s: cached predictions are stale or --force given; starting over", folder)
             shutil.rmtree(folder)
-        write_text(info, json.dumps(key, indent=1, sort_keys=True) + "\n")
+        record = {"images": {}}
+    recorded = record.get("images", {})
+    changed = [n for n, digest in images.items() if recorded.get(n) != digest and prediction_path(folder, n).is_file()]
+    for image in changed:
+        prediction_path(folder, image).unlink()
+    if changed:
+        log.info("%s: %d image(s) changed since their predictions were made; predicting them again", folder,
+                 len(changed))
+    write_text(folder / CACHE_INFO, json.dumps({"key": key, "images": {**recorded, **images}}, indent=1,
+                                               sort_keys=True) + "\n")
+
+
+def read_record(folder: Path) -> dict | None:
+    """The recorded key and image digests of a prediction folder, or None (no folder, or a damaged record)."""
+    try:
+        record = json.loads((folder / CACHE_INFO).read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("images"), dict) else None
 
 
 def read_key(folder: Path) -> dict | None:
-    """The recorded cache key of a prediction folder, or None (no folder, or a damaged record)."""
-    try:
-        return json.loads((folder / CACHE_INFO).read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-        return None
+    """The recorded cache key of a prediction folder, or None."""
+    record = read_record(folder)
+    return None if record is None else record.get("key")
 
 
-def missing(annotations: tuple[ImageAnnotation, ...] | list[ImageAnnotation], folder: Path) -> list[ImageAnnotation]:
-    """Images whose prediction file is not written yet."""
-    return [a for a in annotations if not prediction_path(folder, a.name).is_file()]
+def missing(annotations: tuple[ImageAnnotation, ...] | list[ImageAnnotation], folder: Path,
+            images: dict[str, str] | None = None) -> list[ImageAnnotation]:
+    """Images whose prediction file is not written yet or, given their digests, was made from other bytes."""
+    recorded = (read_record(folder) or {"images": {}})["images"] if images is not None else {}
+    return [a for a in annotations if not prediction_path(folder, a.name).is_file()
+            or (images is not None and recorded.get(a.name) != images.get(a.name))]
 
 
-def cached_models(names: list[str], manifest: dict, results: Path, floor: float) -> list[str]:
+def cached_models(names: list[str], manifest: dict, results: Path, floor: float,
+                  threads: int | None = None) -> list[str]:
     """Models whose prediction folder was made by what the manifest now describes (any number of images)."""
     def current(name: str) -> bool:
         try:
-            return read_key(predictions_dir(results, name)) == cache_key(name, manifest, floor)
+            return read_key(predictions_dir(results, name)) == cache_key(name, manifest, floor, threads)
         except InputError as err:  # the reference row's checkpoint changed or vanished
             log.warning("%s: cached predictions not used: %s", name, err)
             return False

@@ -17,6 +17,7 @@ import pandas as pd
 from ..core.artifacts import (FLAGSHIP, LATENCY_PHASE, TIMING_CSV, TORCH_ROW, family_of, header_of,
                               predictions_dir, reference_of)
 from ..core.errors import InputError, check_known
+from ..data.identity import ground_truth_digest
 from ..data.wider import read_mat_ground_truth
 from ..detectors import family_for
 from ..evaluation.accuracy import accuracy_row, image_rows
@@ -74,11 +75,13 @@ def open_runner(name: str, manifest: dict, args: argparse.Namespace, failures: d
         return None
 
 
-def predict(name: str, manifest: dict, args: argparse.Namespace, dataset, out: Path, failures: dict[str, str]):
-    """Predict the images `name` still lacks; its runner (for timing) and loop rows, or None when all were cached
-    or the model cannot be loaded. An unreadable image (without --skip-unreadable) stops the whole run."""
+def predict(name: str, manifest: dict, args: argparse.Namespace, dataset, digests: dict[str, str], out: Path,
+            failures: dict[str, str]):
+    """Predict the images `name` still lacks (or whose bytes changed: `digests`); its runner (for timing) and loop
+    rows, or None when all were cached or the model cannot be loaded. An unreadable image (without
+    --skip-unreadable) stops the whole run."""
     folder = predictions_dir(out, name)
-    open_cache(folder, cache_key(name, manifest, args.floor), args.force)
+    open_cache(folder, cache_key(name, manifest, args.floor, args.threads), digests, args.force)
     todo = missing(dataset.present, folder)
     runner = open_runner(name, manifest, args, failures) if todo else None
     if runner is None:
@@ -136,23 +139,27 @@ def merged_timings(earlier: list[dict], fresh: list[dict], names: list[str]) -> 
     return kept + fresh
 
 
-def tabled(manifest: dict, out: Path, dataset, floor: float, torch_row: bool) -> tuple[list[str], list, list[str]]:
-    """(models whose cached predictions cover every scored image, the scored images, the skipped image names)."""
-    names = cached_models(every_model(manifest, torch_row), manifest, out, floor)
+def tabled(manifest: dict, out: Path, dataset, digests: dict[str, str], args: argparse.Namespace,
+           ) -> tuple[list[str], list, list[str]]:
+    """(models whose cached predictions cover every scored image with files made from its current bytes, the scored
+    images, the skipped image names)."""
+    names = cached_models(every_model(manifest, not args.no_torch), manifest, out, args.floor, args.threads)
     scored, skipped = scored_images(dataset, [predictions_dir(out, n) for n in names])
-    complete = [n for n in names if not missing(scored, predictions_dir(out, n))]
+    lacking = {n: len(missing(scored, predictions_dir(out, n), digests)) for n in names}
+    complete = [n for n in names if not lacking[n]]
     for name in sorted(set(names) - set(complete)):
-        log.warning("%s: predictions cover %d of %d images; left out of the tables until "
-                    "`python benchmark.py --only %s` completes them", name,
-                    len(scored) - len(missing(scored, predictions_dir(out, name))), len(scored), name)
+        log.warning("%s: current predictions cover %d of %d images; left out of the tables until "
+                    "`python benchmark.py --only %s` completes them", name, len(scored) - lacking[name],
+                    len(scored), name)
     return complete, scored, skipped
 
 
 def accuracy_tables(names: list[str], manifest: dict, dataset, out: Path,
                     threshold: float) -> tuple[list[dict], list[dict]]:
     """Per-image and per-model rows for every model from the cached predictions alone; each model's agreement is
-    with its own family's FP32 original, and each row says the family and where its weights came from."""
-    ground_truth = read_mat_ground_truth(dataset.split_dir)
+    with its own family's FP32 original, and each row says the family, where its weights came from and which
+    ground truth scored it."""
+    ground_truth, truth_digest = read_mat_ground_truth(dataset.split_dir), ground_truth_digest(dataset.split_dir)
     predictions = {n: read_prediction_dir(predictions_dir(out, n)) for n in names}
     images = [row for n in names for row in image_rows(n, predictions[n], dataset, threshold)]
     models = []
@@ -160,12 +167,13 @@ def accuracy_tables(names: list[str], manifest: dict, dataset, out: Path,
         family = family_of(manifest, n)
         reference = None if n == reference_of(family) else predictions.get(reference_of(family))
         row = accuracy_row(n, predictions[n], reference, dataset, ground_truth, threshold)
-        models.append({**row, "family": family, "provenance": manifest["families"][family]["provenance"]})
+        models.append({**row, "family": family, "provenance": manifest["families"][family]["provenance"],
+                       "ground_truth_sha256": truth_digest})
     return images, models
 
 
-def predict_on_cluster(names: list[str], manifest: dict, args: argparse.Namespace, dataset, out: Path,
-                       failures: dict[str, str]) -> tuple[dict, list[dict]]:
+def predict_on_cluster(names: list[str], manifest: dict, args: argparse.Namespace, dataset, digests: dict[str, str],
+                       out: Path, failures: dict[str, str]) -> tuple[dict, list[dict]]:
     """The prediction pass of the ONNX variants on Ray (imported only here); (local runners to time, its row).
 
     Only images whose prediction file is missing are scheduled; the files written are the serial path's,
@@ -177,7 +185,8 @@ def predict_on_cluster(names: list[str], manifest: dict, args: argparse.Namespac
         raise InputError(f"--engine ray: Ray cannot be imported ({err}); `pip install -r requirements.txt`") from None
     models, todo = {}, {}
     for name in names:
-        open_cache(predictions_dir(out, name), cache_key(name, manifest, args.floor), args.force)
+        open_cache(predictions_dir(out, name), cache_key(name, manifest, args.floor, args.threads), digests,
+                   args.force)
         todo[name] = missing(dataset.present, predictions_dir(out, name))
         try:
             models[name] = model_payload(manifest, name, args.models) if todo[name] else None
@@ -205,16 +214,16 @@ def predict_on_cluster(names: list[str], manifest: dict, args: argparse.Namespac
     return runners, [row]
 
 
-def run_all(names: list[str], manifest: dict, args: argparse.Namespace, dataset, out: Path,
+def run_all(names: list[str], manifest: dict, args: argparse.Namespace, dataset, digests: dict[str, str], out: Path,
             failures: dict[str, str]) -> tuple[dict, list[dict]]:
     """Predict with every chosen model: (the runners of the models that ran, their loop rows)."""
     runners, rows = {}, []
     serial = [n for n in names if args.engine == "local" or n == TORCH_ROW]
     if args.engine == "ray":
-        runners, rows = predict_on_cluster([n for n in names if n not in serial], manifest, args, dataset, out,
-                                           failures)
+        runners, rows = predict_on_cluster([n for n in names if n not in serial], manifest, args, dataset, digests,
+                                           out, failures)
     for name in serial:
-        done = predict(name, manifest, args, dataset, out, failures)
+        done = predict(name, manifest, args, dataset, digests, out, failures)
         if done is not None:
             runners[name], loop = done
             rows += loop

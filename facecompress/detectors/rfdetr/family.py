@@ -10,10 +10,11 @@ import supervision as sv
 from PIL import Image
 
 from ...core.errors import InputError
-from . import INPUT_NAME, KEEP_FLOAT, OUTPUT_NAMES
+from . import INPUT_NAME, KEEP_FLOAT, NUM_SELECT, OUTPUT_NAMES
 from .decoding import decode
 from .preprocessing import preprocess
 
+DECODER_VERSION = 1  # bump when preprocess or decode changes what they return: cached predictions are then re-made
 METHODS = ("export-fp32", "unstructured-l1", "structured", "dynamic-int8", "static-qdq-int8", "fp16")
 
 
@@ -53,6 +54,11 @@ class RFDETRFamily:
 
     def describe(self) -> str:
         return f"RF-DETR {self.variant} at {self.resolution} px"
+
+    @property
+    def decoding(self) -> dict:
+        return {"decoder": self.name, "version": DECODER_VERSION, "resolution": self.resolution,
+                "resize": "bilinear, no antialias, square", "top_k": NUM_SELECT}
 
     def reference_runner(self, header: dict):
         """The PyTorch model the FP32 export came from, rebuilt from the manifest (imports torch)."""
