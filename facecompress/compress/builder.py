@@ -8,7 +8,7 @@ family's own preprocessing.
 
 from __future__ import annotations
 
-import random
+import os
 import tempfile
 import time
 from dataclasses import replace
@@ -16,15 +16,20 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import onnx
 
 from ..core.artifacts import FLAGSHIP, reference_of
 from ..core.errors import InputError
+from ..data.calibration import spread
 from ..data.dataset import Dataset, iter_images
 from ..data.wider import ImageAnnotation
 from ..detectors.family import Family
+from ..core.atomic import write_csv
 from ..run.sessions import make_session, run_onnx
-from . import quantization
+from . import nncf_int8, quantization
 from .manifest import file_facts, versions
+from .qdq_graph import qdq_counts
+from .search import CheckImages, Int8Search, SearchSpace, write_chosen
 from .variants import EXPORTS, Settings, Spec
 
 SPARSITY_NOTE = ("unstructured zeros are stored densely: file size and ONNX Runtime speed are unchanged; "
@@ -42,17 +47,9 @@ def spread_over_events(annotations: Sequence[ImageAnnotation], seed: int) -> lis
     """All `annotations`, ordered so that any first N cover as many events as they can; the same for the same seed.
 
     WIDER lists its images event by event, so its first images are all one event (parade): calibrating,
-    ranking channels or checking parity on them would see one kind of scene. Each event's images and the
-    events themselves are shuffled with `seed`, then taken one per event in turn.
+    ranking channels or checking parity on them would see one kind of scene.
     """
-    rng = random.Random(seed)
-    events: dict[str, list[ImageAnnotation]] = {}
-    for annotation in annotations:
-        events.setdefault(annotation.event, []).append(annotation)
-    queues = [rng.sample(images, len(images)) for images in events.values()]
-    rng.shuffle(queues)
-    rounds = max((len(q) for q in queues), default=0)
-    return [queue[i] for i in range(rounds) for queue in queues if i < len(queue)]
+    return spread(annotations, lambda annotation: annotation.event, seed)
 
 
 def split_inputs(annotations: Sequence[ImageAnnotation], calibration: int, parity: int,
@@ -72,13 +69,16 @@ def split_inputs(annotations: Sequence[ImageAnnotation], calibration: int, parit
 
 def load_inputs(dataset: Dataset, family: Family, calibration: int, parity: int,
                 skip_unreadable: bool = False, seed: int = 0) -> tuple[list, list]:
-    """(name, input, image size) for calibration and for parity, chosen with `seed`, decoding only those images."""
+    """(name, input, image size) for calibration and for parity, chosen with `seed`, decoding only those images.
+
+    `calibration` may be 0 (the calibration images then come from a folder of their own).
+    """
     calibrating, checking = split_inputs(dataset.present, calibration, parity, seed)
     wanted = {a.name: a for a in calibrating + checking}
     arrays = {a.name: (family.preprocess(image), image.size)
               for a, image in iter_images(replace(dataset, present=tuple(wanted.values())), skip_unreadable)}
     pairs = tuple([(a.name, *arrays[a.name]) for a in group if a.name in arrays] for group in (calibrating, checking))
-    if not all(pairs):
+    if not pairs[1] or (calibration and not pairs[0]):
         raise InputError("no readable image left to calibrate on or to check parity with")
     return pairs
 
@@ -87,12 +87,16 @@ class Builder:
     """One run's shared state: the family's model source, images, output folder, and pre-processed files."""
 
     def __init__(self, models, header: dict, out: Path, specs: list[Spec], calibration_inputs: list[np.ndarray],
-                 settings: Settings, command: str):
+                 settings: Settings, command: str, family: Family | None = None, check: CheckImages | None = None):
+        """`family` and `check` (images the INT8 search measures agreement on) are needed by int8-budget only."""
         self.models, self.header, self.out = models, header, Path(out)
         self.settings, self.command = settings, command
         self.specs = {s.name: s for s in specs}
         self.calibration_inputs = calibration_inputs
+        self.family, self.check = family, check
         self._preprocessed: dict[str, Path] = {}
+        self._searched: dict[str, dict] = {}
+        self._nncf: dict[str, dict] = {}  # what NNCF reported of each variant it made, for the entry
         self._scratch = tempfile.TemporaryDirectory(prefix="facecompress-")
 
     def close(self) -> None:
@@ -130,10 +134,43 @@ class Builder:
                                              per_channel=s.per_channel, activation_type=s.activation_type,
                                              weight_type=s.weight_type, reduce_range=s.reduce_range,
                                              keep_float=s.static_keep_float, fp16_tables=s.fp16_tables)
+        elif spec.method == "int8-budget":
+            self._searched[spec.name] = self.search(spec, path)
+        elif spec.method == "nncf-int8":
+            self._nncf[spec.name] = nncf_int8.quantize(self.preprocessed(spec.parent), path, self.calibration_inputs)
+        elif spec.method == "nncf-int8-accuracy":
+            self._nncf[spec.name] = nncf_int8.quantize_with_accuracy_control(
+                self.preprocessed(spec.parent), path, self.calibration_inputs, self.family, self.check,
+                spec.params["max_drop_points"], spec.params["max_iterations"])
         elif spec.method == "fp16":
             quantization.convert_fp16(self.out / self.specs[spec.parent].file, path)
         else:
             raise ValueError(f"unknown method {spec.method}")
+
+    def search(self, spec: Spec, path: Path) -> dict:
+        """Run the accuracy-aware INT8 search for `spec`, write its choice to `path` and its trace beside it;
+        what it found, for the manifest entry."""
+        if self.family is None or self.check is None:
+            raise ValueError("int8-budget needs the family and the check images")
+        s, p = self.settings, spec.params
+        workdir = Path(self._scratch.name) / spec.name
+        workdir.mkdir(exist_ok=True)
+        options = {"per_channel": s.per_channel, "activation_type": s.activation_type, "weight_type": s.weight_type,
+                   "reduce_range": s.reduce_range, "keep_float": s.static_keep_float, "fp16_tables": s.fp16_tables}
+        space = SearchSpace(tuple(p["methods"]), tuple(p["scopes"]))
+        untrained = " (untrained)" if "untrained" in self.header.get("provenance", "") else ""
+        search = Int8Search(self.preprocessed(spec.parent), self.family, self.calibration_inputs, self.check,
+                            p["budget_points"], space, options, workdir, label=self.family.name + untrained)
+        chosen = search.run()
+        write_chosen(chosen, path)
+        trace = path.with_suffix(".search.csv")
+        write_csv(trace, [t.row() for t in search.trials])
+        return {"search": {"trace": trace.name, "chosen_step": chosen.step, "method": chosen.method,
+                           "scope": chosen.scope, "float_regions": list(chosen.float_regions),
+                           "float_nodes": list(chosen.float_nodes), "agreement_ap50": chosen.agreement_ap50,
+                           "agreement_baseline": round(search.baseline, 6), "drop_points": chosen.drop_points,
+                           "within_budget": chosen.within_budget, "search_speedup": chosen.speedup,
+                           "trials": len(search.trials), "check_images": list(self.check.names)}}
 
     def entry(self, spec: Spec) -> dict:
         """The manifest entry of a written variant: file facts, counts, parity and provenance."""
@@ -146,6 +183,12 @@ class Builder:
                  **{k: self.header[k] for k in ENTRY_FACTS if k in self.header},
                  **self.models.stats(*model, source), "parity": self.models.parity(*model, candidate),
                  "command": self.command, "versions": versions()}
+        if spec.method in ("static-qdq-int8", "int8-budget"):
+            entry["qdq"] = qdq_counts(onnx.load(str(path)))
+        entry.update(self._nncf.get(spec.name, {}))
+        if spec.name in self._searched:
+            entry.update(self._searched[spec.name])
+            entry["files"].append(os.path.relpath(path.with_suffix(".search.csv"), self.out))
         if spec.method == "unstructured-l1":
             entry["note"] = SPARSITY_NOTE
         elif spec.method == "fp16":

@@ -23,8 +23,12 @@ from ..core.checksums import sha256_file
 log = logging.getLogger(__name__)
 
 ZSTD_LEVEL = 9  # general-purpose compression, the only place unstructured sparsity saves bytes
-PRECISION_SUFFIX = {"fp32": "", "int8": "_int8", "int8-static": "_static_int8", "fp16": "_fp16"}
-PRECISION_TAG = {"fp32": "", "int8": "-int8", "int8-static": "-int8-static", "fp16": "-fp16"}
+PRECISION_SUFFIX = {"fp32": "", "int8": "_int8", "int8-static": "_static_int8", "int8-budget": "_int8_budget",
+                    "nncf-int8": "_nncf_int8", "nncf-int8-accuracy": "_nncf_accuracy_int8",
+                    "fp16": "_fp16"}
+PRECISION_TAG = {"fp32": "", "int8": "-int8", "int8-static": "-int8-static", "int8-budget": "-int8-budget",
+                 "nncf-int8": "-nncf-int8", "nncf-int8-accuracy": "-nncf-accuracy-int8",
+                 "fp16": "-fp16"}
 LIBRARIES = ("torch", "torchvision", "rfdetr", "onnx", "onnxruntime", "numpy", "zstandard")
 
 
@@ -46,7 +50,8 @@ def variant_name(prune: float | None = None, structured: float | None = None, pr
     """The manifest key; the original's INT8 and FP16 keep the issue's names 'quantized', 'static_int8', 'fp16'."""
     base = torch_name(prune, structured)
     if base == "original" and precision != "fp32":
-        return {"int8": "quantized", "int8-static": "static_int8", "fp16": "fp16"}[precision]
+        return {"int8": "quantized", "int8-static": "static_int8", "int8-budget": "int8_budget", "fp16": "fp16",
+                "nncf-int8": "nncf_int8", "nncf-int8-accuracy": "nncf_accuracy_int8"}[precision]
     return base + PRECISION_SUFFIX[precision]
 
 
@@ -126,6 +131,17 @@ def current_manifest(path: str | os.PathLike, family: str, header: dict) -> dict
 def write_manifest(path: str | os.PathLike, manifest: dict) -> None:
     """Write the manifest atomically, so a reader never sees half of it."""
     write_text(path, json.dumps(manifest, indent=2) + "\n")
+
+
+def record_skipped(path: str | os.PathLike, skipped: dict[str, str], built: list[str]) -> None:
+    """Keep under "skipped_families" each family a run left out and why, so the reports can say it.
+
+    An earlier run's skip stays listed until a run builds that family.
+    """
+    manifest = read_manifest(path)
+    earlier = {name: why for name, why in manifest.get("skipped_families", {}).items() if name not in built}
+    manifest["skipped_families"] = {**earlier, **skipped}
+    write_manifest(path, manifest)
 
 
 def intact(entry: dict, root: str | os.PathLike) -> bool:

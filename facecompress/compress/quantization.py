@@ -30,6 +30,11 @@ from onnx import helper, numpy_helper
 from ..core.atomic import atomic_path
 
 QUANT_OPS = ("MatMul", "Gemm", "Conv")
+# Every operator ONNX Runtime's static quantizer knows, for a search's "all" scope: fewer float islands, so fewer
+# Dequantize / Quantize pairs between INT8 neighbours.
+ALL_OPS = ("Add", "AveragePool", "BatchNormalization", "Clip", "Concat", "Conv", "ConvTranspose", "Flatten", "Gemm",
+           "GlobalAveragePool", "LeakyRelu", "MatMul", "MaxPool", "Mul", "Pad", "Relu", "Reshape", "Resize",
+           "Sigmoid", "Split", "Squeeze", "Transpose", "Unsqueeze")
 DYNAMIC_OPS = ("MatMul", "Gemm")  # dynamic ConvInteger is slower than float Conv here: see int8_conv_weights
 MIN_OPSET = 13  # per-channel DequantizeLinear
 TABLE_MIN_ELEMENTS = 16384  # smaller float initializers (biases, norms) are not worth a Cast node each
@@ -59,7 +64,22 @@ def preprocess(src: str | os.PathLike, dst: str | os.PathLike) -> None:
         quant_pre_process(str(src), str(tmp), skip_symbolic_shape=False)
         model = onnx.load(str(tmp))
         if opset(model) < MIN_OPSET:
-            onnx.save(onnx.version_converter.convert_version(model, MIN_OPSET), str(tmp))
+            model = onnx.version_converter.convert_version(model, MIN_OPSET)
+        onnx.save(named_nodes(model), str(tmp))
+
+
+def named_nodes(model: onnx.ModelProto) -> onnx.ModelProto:
+    """`model` with every unnamed node called '<op>_<index>': the quantizer excludes nodes by name (CenterFace's
+    published file names none)."""
+    taken = {n.name for n in model.graph.node if n.name}
+    for index, node in enumerate(model.graph.node):
+        if not node.name:
+            name = f"{node.op_type}_{index}"
+            while name in taken:
+                name += "_"
+            node.name = name
+            taken.add(name)
+    return model
 
 
 def opset(model: onnx.ModelProto) -> int:
@@ -172,6 +192,22 @@ def quantize_dynamic_int8(src: str | os.PathLike, dst: str | os.PathLike, *, wei
         _finish(tmp, conv_weights_int8 and "Conv" not in op_types, fp16_tables)
 
 
+def _method(name: str):
+    """A lazily imported CalibrationMethod member (onnxruntime is imported only when quantizing)."""
+    def member():
+        from onnxruntime.quantization import CalibrationMethod
+
+        return getattr(CalibrationMethod, name)
+    return member
+
+
+# name -> (ONNX Runtime's CalibrationMethod, its options). Percentile at 99.999 clips the rare activation
+# outliers MinMax would stretch every scale to; Entropy picks the range that keeps a histogram's information.
+CALIBRATIONS = {"minmax": (_method("MinMax"), {}),
+                "entropy": (_method("Entropy"), {}),
+                "percentile": (_method("Percentile"), {"CalibPercentile": 99.999})}
+
+
 class _Reader:
     """The calibration images as ONNX Runtime's CalibrationDataReader wants them: one feed dict at a time."""
 
@@ -186,24 +222,33 @@ class _Reader:
 def quantize_static_qdq(src: str | os.PathLike, dst: str | os.PathLike, inputs: list[np.ndarray], *,
                         per_channel: bool = True, activation_type: str = "u8", weight_type: str = "s8",
                         reduce_range: bool = True, keep_float: Iterable[str] = (),
-                        op_types: Iterable[str] = QUANT_OPS, fp16_tables: bool = True) -> None:
-    """Static INT8 in QDQ format, activation ranges calibrated (min/max) on `inputs`; `src` pre-processed.
+                        op_types: Iterable[str] | None = QUANT_OPS, fp16_tables: bool = True,
+                        calibration: str = "minmax", float_nodes: Iterable[str] = (),
+                        ranges_cache: str | os.PathLike | None = None) -> None:
+    """Static INT8 in QDQ format, activation ranges calibrated on `inputs` (`calibration`: one of CALIBRATIONS);
+    `src` pre-processed.
 
     Only products with a constant weight are quantized: the attention products between two activations, and
-    so the Softmax between them, stay float (see `activation_products`).
+    so the Softmax between them, stay float (see `activation_products`). `op_types=None` quantizes every
+    operator ONNX Runtime can; `float_nodes` are node names kept float besides the `keep_float` patterns.
+    `ranges_cache` keeps the calibrated ranges in a file, so that a search building many files from one
+    calibration runs it once (the ranges depend on the images and the method only).
     """
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     types = {"u8": QuantType.QUInt8, "s8": QuantType.QInt8}
     model = onnx.load(str(src))
+    scope = ALL_OPS if op_types is None else tuple(op_types)
+    method, options = CALIBRATIONS[calibration]
+    excluded = nodes_matching(model, keep_float, scope) + activation_products(model) + list(float_nodes)
     with atomic_path(dst) as tmp, _quiet_root_logger():
         quantize_static(str(src), str(tmp), _Reader(model.graph.input[0].name, inputs), quant_format=QuantFormat.QDQ,
-                        op_types_to_quantize=list(op_types), per_channel=per_channel, reduce_range=reduce_range,
+                        op_types_to_quantize=list(scope), per_channel=per_channel, reduce_range=reduce_range,
                         activation_type=types[activation_type], weight_type=types[weight_type],
-                        nodes_to_exclude=nodes_matching(model, keep_float, op_types) + activation_products(model),
-                        calibrate_method=CalibrationMethod.MinMax,
-                        extra_options={"MatMulConstBOnly": True},
-                        calibration_providers=["CPUExecutionProvider"])
+                        nodes_to_exclude=excluded, calibrate_method=method(),
+                        extra_options={"MatMulConstBOnly": True, **options},
+                        calibration_providers=["CPUExecutionProvider"],
+                        calibration_cache_path=None if ranges_cache is None else str(ranges_cache))
         _finish(tmp, False, fp16_tables)
 
 

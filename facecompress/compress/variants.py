@@ -31,6 +31,13 @@ class Settings:
     activation_type: str = "u8"
     fp16_tables: bool = True
     skip: tuple[str, ...] = ()
+    accuracy_budget: float = 1.0  # AP points of label-free agreement the int8_budget search may lose
+    search_methods: tuple[str, ...] = ("minmax",)  # calibration methods the search tries (a study: all three)
+    search_scopes: tuple[str, ...] = ("all", "conv")
+    search_images: int = 8  # check images the search measures agreement on, apart from the calibration ones
+    isa: str = ""  # the CPU's instruction sets the INT8 settings were chosen for (compress.isa)
+    int8_basis: str = ""  # why those settings: measured here, or ONNX Runtime's guidance
+    nncf: bool = False  # also NNCF's INT8 of the original, plain and accuracy-controlled (in a study too)
 
 
 @dataclass(frozen=True)
@@ -50,17 +57,42 @@ def _dynamic_params(settings: Settings) -> dict:
     return {"kernels": "U8S8" if settings.weight_type == "s8" else "U8U8", "reduce_range": settings.reduce_range,
             "op_types": list(quantization.DYNAMIC_OPS), "conv": "weight-only INT8, float compute",
             "keep_float": list(settings.dynamic_keep_float),
-            "fp16_tables": settings.fp16_tables, "pre_process": "onnxruntime quant_pre_process"}
+            "fp16_tables": settings.fp16_tables, "pre_process": "onnxruntime quant_pre_process", "isa": settings.isa}
 
 
 def _static_params(settings: Settings, calibration_images: int) -> dict:
     """Parameters of every static QDQ variant."""
     return {"format": "QDQ", "per_channel": settings.per_channel, "activations": settings.activation_type.upper(),
             "weights": settings.weight_type.upper(), "reduce_range": settings.reduce_range,
-            "op_types": list(quantization.QUANT_OPS), "matmul_const_b_only": True,
+            "op_types": list(quantization.QUANT_OPS), "matmul_const_b_only": True, "isa": settings.isa,
             "keep_float": list(settings.static_keep_float), "calibration": "minmax",
             "calibration_images": calibration_images, "fp16_tables": settings.fp16_tables,
             "pre_process": "onnxruntime quant_pre_process"}
+
+
+def _budget_params(settings: Settings, calibration_images: int) -> dict:
+    """Parameters of the accuracy-aware INT8 search (what it tries; what it found goes into the entry)."""
+    static = _static_params(settings, calibration_images)
+    return {**{k: static[k] for k in ("format", "per_channel", "activations", "weights", "reduce_range",
+                                      "keep_float", "calibration_images", "fp16_tables")},
+            "budget_points": settings.accuracy_budget, "methods": list(settings.search_methods),
+            "scopes": list(settings.search_scopes), "check_images": settings.search_images,
+            "agreement": "AP@0.5 against the FP32 file's detections scoring >= 0.5, label-free",
+            "isa": settings.isa, "int8_basis": settings.int8_basis}
+
+
+def _nncf_params(calibration_images: int) -> dict:
+    """What nncf.quantize is called with (NNCF's defaults, named)."""
+    return {"backend": "nncf onnx", "preset": "performance (nncf default)", "target_device": "ANY",
+            "fast_bias_correction": True, "subset_size": "every calibration image", "format": "QDQ",
+            "calibration_images": calibration_images, "pre_process": "onnxruntime quant_pre_process"}
+
+
+def _nncf_accuracy_params(settings: Settings, calibration_images: int) -> dict:
+    """What nncf.quantize_with_accuracy_control is called with: the int8_budget search's budget and check images."""
+    return {**_nncf_params(calibration_images), "max_drop_points": settings.accuracy_budget, "drop_type": "absolute",
+            "max_iterations": 32, "check_images": settings.search_images,
+            "validation": "AP@0.5 against the FP32 file's detections scoring >= 0.5, label-free"}
 
 
 def _lineage(stem: str, settings: Settings, calibration_images: int, export_params: dict[str, dict], prefix: str,
@@ -90,6 +122,12 @@ def _lineage(stem: str, settings: Settings, calibration_images: int, export_para
     if original or (structured is not None and settings.study):
         lineage.append(spec("int8-static", "static-qdq-int8", _static_params(settings, calibration_images),
                             export.name))
+    if original:
+        lineage.append(spec("int8-budget", "int8-budget", _budget_params(settings, calibration_images), export.name))
+    if original and (settings.study or settings.nncf):
+        lineage += [spec("nncf-int8", "nncf-int8", _nncf_params(calibration_images), export.name),
+                    spec("nncf-int8-accuracy", "nncf-int8-accuracy",
+                         _nncf_accuracy_params(settings, calibration_images), export.name)]
     if original and settings.study:
         lineage.append(spec("fp16", "fp16", {"keep_io_types": True, "op_block_list": "onnxruntime default"},
                             export.name))
