@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from facecompress.cli import add_results_args, reports_wall_time, setup_logging
+from facecompress.cli import add_results_args, points, reports_wall_time, setup_logging
 from facecompress.core.artifacts import SUMMARY
 from facecompress.core.atomic import write_text
 from facecompress.core.errors import exit_on_input_error
@@ -20,14 +20,6 @@ from facecompress.core.tables import format_table
 from facecompress.report.findings import findings
 from facecompress.report.results import METRICS, comparison_table, load_results
 from facecompress.report.text import HEADERS, display_rows, finding_lines, header_lines, legend, summary_markdown
-
-
-def points(text: str) -> float:
-    """A non-negative number of AP points."""
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0 AP points, got {text}")
-    return value
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -12,13 +12,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from facecompress.cli import add_results_args, reports_wall_time, setup_logging
+from facecompress.cli import add_results_args, points, reports_wall_time, setup_logging
 from facecompress.core.errors import exit_on_input_error
 from facecompress.data.dataset import DEFAULT_SPLIT
 from facecompress.data.wider import read_mat_ground_truth
 from facecompress.report.curves import curve_mismatches, pr_curves
-from facecompress.report.findings import pareto_front
-from facecompress.report.plots import latency_figure, pr_figure, save_figure, size_f1_figure, trade_off_figure
+from facecompress.report.plots import every_figure, save_figure
 from facecompress.report.results import METRICS, comparison_table, load_results, styles_for
 
 
@@ -31,6 +30,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              f"results/run.json names, else {DEFAULT_SPLIT})")
     parser.add_argument("--metric", choices=list(METRICS), default="wider_hard",
                         help="accuracy axis of the latency plot (default: %(default)s)")
+    parser.add_argument("--max-ap-drop", type=points, default=1.0, metavar="POINTS",
+                        help="the budget drawn on the latency plot: AP points below each family's FP32 original "
+                             "(default: %(default)s, as analyze_results.py)")
     return parser.parse_args(argv)
 
 
@@ -41,18 +43,10 @@ def main(argv: list[str] | None = None) -> None:
     setup_logging()
     results = load_results(args.models, args.results)
     table, styles, title = comparison_table(results), styles_for(results), results.title()
-    variants = table[table["in_manifest"]]
     curves = pr_curves(results, read_mat_ground_truth(args.split or results.run.get("split", DEFAULT_SPLIT)))
     for message in curve_mismatches(curves, results.accuracy):
         print(f"warning: {message}")
-    figures = {
-        "trade_off_analysis.png": trade_off_figure(table, styles, title, results.threshold),
-        "size_vs_f1.png": size_f1_figure(table, pareto_front(variants, "bytes", "f1"), styles, title,
-                                         results.threshold),
-        "latency_vs_accuracy.png": latency_figure(table, pareto_front(variants, "median_ms", args.metric),
-                                                  args.metric, styles, title),
-        "pr_curves.png": pr_figure(curves, styles, title),
-    }
+    figures = every_figure(table, curves, styles, title, results.threshold, args.metric, args.max_ap_drop)
     for name, figure in figures.items():
         save_figure(figure, Path(args.plots) / name)
         print(f"written {Path(args.plots) / name}")

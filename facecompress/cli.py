@@ -48,6 +48,14 @@ def add_source_args(parser: argparse.ArgumentParser, weights: str | None = None,
                              "(default: refuse it)")
 
 
+def points(text: str) -> float:
+    """A non-negative number of AP points, the type of every budget flag."""
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 AP points, got {text}")
+    return value
+
+
 def add_results_args(parser: argparse.ArgumentParser, results_note: str = "") -> None:
     """--models and --results: where the later stages find inference.py's and benchmark.py's artifacts."""
     parser.add_argument("--models", default="models", help="folder holding manifest.json (default: %(default)s)")

@@ -15,7 +15,7 @@ import analyze_results
 from facecompress.core.artifacts import SCHEMA
 from facecompress.report.findings import pareto_front, pick, recommend
 from facecompress.report.results import comparison_table, load_results
-from facecompress.report.text import HEADERS, budget_lines
+from facecompress.report.text import HEADERS, budget_lines, deploy_line
 from facecompress.data.dataset import open_dataset
 from facecompress.evaluation.submission import prediction_path, write_prediction_file
 from facecompress.evaluation.accuracy import accuracy_row, image_rows
@@ -310,3 +310,17 @@ def test_smoke_on_real_benchmark_output(tiny_models, tiny_results, tmp_path, cap
     out = capsys.readouterr().out
     assert set(printed_table(out)) == {"original_pytorch", "original", "quantized"}
     assert "Illustrative only" in out and (results / "summary.md").is_file()
+
+
+def test_the_deploy_line_names_the_fastest_within_budget_with_its_labelled_drop_and_the_search_estimate():
+    table = pd.DataFrame([("scrfd_original", 100, 10, 0.95, 0.94, 0.83, 1.0, 1.0, float("nan")),
+                          ("scrfd_static_int8", 25, 6, 0.95, 0.94, 0.80, 4.0, 1.7, float("nan")),
+                          ("scrfd_int8_budget", 25, 5, 0.94, 0.94, 0.825, 4.0, 2.0, 0.4)],
+                         columns=["model", "bytes", "median_ms", "wider_easy", "wider_medium", "wider_hard",
+                                  "size_ratio", "speedup", "search_drop"]).assign(in_manifest=True, family="scrfd")
+    line = deploy_line(table, "scrfd", recommend(table, "wider_hard", 1.0, "scrfd"), illustrative=False)
+    assert line.startswith("Deploy (scrfd): scrfd_int8_budget, 2.00x faster and 4.00x smaller than scrfd_original")
+    assert "Easy / Medium / Hard -1.0 / +0.0 / -0.5 AP points" in line
+    assert "estimated -0.4 points of agreement" in line and "against -0.5 Hard points measured" in line
+    strict = recommend(table, "wider_hard", 0.1, "scrfd")
+    assert "no compressed variant is faster within the budget" in deploy_line(table, "scrfd", strict, False)

@@ -7,7 +7,9 @@ facecompress.report.findings, over the manifest's variants.
 
 from __future__ import annotations
 
+import math
 import os
+import textwrap
 from typing import Sequence
 
 import numpy as np
@@ -16,9 +18,12 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from ..core.artifacts import reference_of
+from ..report.findings import AP_POINT, pareto_front
 from ..report.results import METRICS
 from ..core.atomic import atomic_path
-from ..report.styles import Style
+from ..core.rows import is_default
+from ..report.styles import RUNTIME_MARKERS, Style, runtime_styles
 from ..data.wider import SETTINGS
 from ..evaluation.official import WiderResult
 
@@ -29,6 +34,10 @@ PR_INCHES = (17.0, 6.0)
 SIZE_LABEL = "size on disk (MB, 10^6 bytes)"
 LATENCY_LABEL = "median latency, fixed input, batch 1 (ms)"
 MARKER_SIZE = 9
+TITLE_POINTS, LEGEND_POINTS = 11, 9
+CHAR_EM = 0.62  # widest average DejaVu Sans character run (capitals and digits) in ems: wrapping at it keeps lines in
+LEGEND_ROW_POINTS = 16  # one legend entry (9 pt text, 9 pt marker, spacing): measured 15 pt
+MARKER_NAMES = {"o": "circle", "P": "plus", "X": "cross", "*": "star"}  # how a title names a runtime's marker
 FRONT_STYLE = {"color": "#444444", "linestyle": "--", "linewidth": 1.2, "zorder": 1}
 
 
@@ -44,7 +53,8 @@ def _threshold_label(metric: str, threshold: float) -> str:
 
 def legend_handles(names: Sequence[str], styles: dict[str, Style], **line) -> list[Line2D]:
     """One legend entry per model in its colour and marker; `line` sets how the entry is drawn."""
-    return [Line2D([], [], color=styles[n].colour, marker=styles[n].marker, label=n, **line) for n in names]
+    return [Line2D([], [], color=styles[n].colour, marker=styles[n].marker, fillstyle=styles[n].fill, label=n,
+                   **line) for n in names]
 
 
 def _handles(names: list[str], styles: dict[str, Style]) -> list[Line2D]:
@@ -53,11 +63,25 @@ def _handles(names: list[str], styles: dict[str, Style]) -> list[Line2D]:
                           markeredgewidth=0.5)
 
 
+def wrapped(title: str, inches: float, points: float = TITLE_POINTS) -> str:
+    """The title broken into lines that fit `inches` of width: a provenance line naming three families would not."""
+    width = max(20, int(inches * 72 * 0.95 / (points * CHAR_EM)))
+    return "\n".join(textwrap.fill(line, width) for line in title.splitlines())
+
+
+def legend_columns(entries: int, inches: float, title_lines: int) -> int:
+    """Columns enough for the legend to fit the height the title leaves (a full study of every family has about 40)."""
+    free = inches * 72 - (title_lines + 3) * TITLE_POINTS * 1.5  # the title, the legend's own title and padding
+    return max(1, math.ceil(entries / max(1, int(free // LEGEND_ROW_POINTS))))
+
+
 def _figure(inches: tuple[float, float], title: str, names: list[str], styles: dict[str, Style]) -> Figure:
-    """A constrained-layout figure with the provenance title and the models' legend on the right."""
+    """A constrained-layout figure with the provenance title, wrapped, and the models' legend on the right."""
     fig = Figure(figsize=inches, layout="constrained")
-    fig.suptitle(title, fontsize=11)
-    fig.legend(handles=_handles(names, styles), loc="outside right center", title="model", fontsize=9)
+    text = wrapped(title, inches[0])
+    fig.suptitle(text, fontsize=TITLE_POINTS)
+    fig.legend(handles=_handles(names, styles), loc="outside right center", title="model", fontsize=LEGEND_POINTS,
+               ncols=legend_columns(len(names), inches[1], text.count("\n") + 1))
     return fig
 
 
@@ -66,7 +90,7 @@ def _scatter(ax: Axes, table: pd.DataFrame, x: str, y: str, styles: dict[str, St
     points = table.dropna(subset=[x, y])
     for row in points.to_dict("records"):
         style = styles[row["model"]]
-        ax.plot(row[x], row[y], linestyle="none", marker=style.marker, color=style.colour,
+        ax.plot(row[x], row[y], linestyle="none", marker=style.marker, color=style.colour, fillstyle=style.fill,
                 markersize=MARKER_SIZE, markeredgecolor="black", markeredgewidth=0.5, zorder=3)
     if points.empty:
         ax.text(0.5, 0.5, f"no model has a defined {y}\n(e.g. precision with no detection above the threshold)",
@@ -116,11 +140,22 @@ def size_f1_figure(table: pd.DataFrame, front: list[str], styles: dict[str, Styl
     return fig
 
 
+def _budget_lines(ax: Axes, table: pd.DataFrame, metric: str, max_drop: float, styles: dict[str, Style]) -> None:
+    """A dashed line per family at its FP32 original's accuracy minus the budget: what is above it is within."""
+    for family in dict.fromkeys(table["family"]):
+        reference = table[table["model"] == reference_of(family)]
+        if len(reference) and np.isfinite(reference[metric].iloc[0]):
+            floor = reference[metric].iloc[0] - max_drop * AP_POINT
+            ax.axhline(floor, linestyle="--", linewidth=0.8, zorder=1, color=styles[reference_of(family)].colour)
+
+
 def latency_figure(table: pd.DataFrame, front: list[str], metric: str, styles: dict[str, Style],
-                   title: str) -> Figure:
-    """Median latency (p90 as the error bar's right end) against accuracy, the Pareto front marked."""
+                   title: str, max_drop: float = 1.0) -> Figure:
+    """Median latency (p90 as the error bar's right end) against accuracy, the Pareto front and each family's
+    budget marked; rows of several runtimes keep their variant's colour and take their runtime's marker."""
     rows = table.dropna(subset=["median_ms"])
-    fig = _figure(SINGLE_INCHES, f"Latency vs {METRICS[metric]}\n{title}", rows["model"].tolist(), styles)
+    styles, note = by_runtime(rows, styles)
+    fig = _figure(SINGLE_INCHES, f"Latency vs {METRICS[metric]}{note}\n{title}", rows["model"].tolist(), styles)
     ax = fig.subplots()
     for row in rows.dropna(subset=[metric]).to_dict("records"):
         spread = [[0.0], [max(row["p90_ms"] - row["median_ms"], 0.0)]] if np.isfinite(row["p90_ms"]) else None
@@ -128,8 +163,20 @@ def latency_figure(table: pd.DataFrame, front: list[str], metric: str, styles: d
                     linewidth=1, capsize=3, zorder=2)
     _scatter(ax, rows, "median_ms", metric, styles)
     _front(ax, rows, front, "median_ms", metric)
-    ax.set(xlabel=f"{LATENCY_LABEL}; bar to p90", ylabel=f"{METRICS[metric]} (fraction)")
+    _budget_lines(ax, rows, metric, max_drop, styles)
+    ax.set(xlabel=f"{LATENCY_LABEL}; bar to p90",
+           ylabel=f"{METRICS[metric]} (fraction); dashed: {max_drop:g} point(s) below each original")
     return fig
+
+
+def by_runtime(rows: pd.DataFrame, styles: dict[str, Style]) -> tuple[dict[str, Style], str]:
+    """(styles, title note): runtime markers and what they mean where the rows come from several runtimes."""
+    runtimes = sorted(set(rows["runtime"]) - {"torch"}) if "runtime" in rows else []
+    if len(runtimes) < 2:
+        return styles, ""
+    marks = ", ".join(f"{MARKER_NAMES.get(RUNTIME_MARKERS.get(r, '*'), '*')} {r}" for r in runtimes)
+    half = "; half-filled: bf16 float ops" if "bf16" in set(rows["inference_precision"]) else ""
+    return runtime_styles(rows["model"], styles), f"; marker by runtime: {marks}{half}"
 
 
 def pr_figure(curves: dict[str, WiderResult], styles: dict[str, Style], title: str) -> Figure:
@@ -149,3 +196,19 @@ def pr_figure(curves: dict[str, WiderResult], styles: dict[str, Style], title: s
         ax.grid(True, alpha=0.3)
     axes[0].set_ylabel("precision (fraction of detections)")
     return fig
+
+
+def every_figure(table: pd.DataFrame, curves: dict[str, WiderResult], styles: dict[str, Style], title: str,
+                 threshold: float, metric: str, max_drop: float = 1.0) -> dict[str, Figure]:
+    """Every figure plot_results.py writes, by file name; Pareto fronts over the manifest's variants only. The size
+    plots show each file once, as ONNX Runtime ran it: its bytes do not depend on the runtime."""
+    variants = table[table["in_manifest"]]
+    files = table[table["model"].map(is_default)]
+    return {
+        "trade_off_analysis.png": trade_off_figure(files, styles, title, threshold),
+        "size_vs_f1.png": size_f1_figure(files, pareto_front(files[files["in_manifest"]], "bytes", "f1"), styles,
+                                         title, threshold),
+        "latency_vs_accuracy.png": latency_figure(table, pareto_front(variants, "median_ms", metric), metric, styles,
+                                                  title, max_drop),
+        "pr_curves.png": pr_figure(curves, styles, title),
+    }

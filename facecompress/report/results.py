@@ -15,7 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..core.artifacts import (ACCURACY_CSV, FLAGSHIP, IMAGES_CSV, LATENCY_PHASE, MANIFEST, RUN_JSON, TIMING_CSV,
-                              TORCH_ROW, load_manifest, reference_of)
+                              TORCH_ROW, load_manifest, reference_of, row_columns)
+from ..core.rows import variant_of
 from ..core.errors import InputError
 from ..evaluation.metrics import ratio
 from .styles import Style, model_styles
@@ -71,6 +72,11 @@ class Results:
             return list(dict.fromkeys(rows["cpu"].astype(str))) if "cpu" in rows else []
         return list(dict.fromkeys(f"{cpu} ({isa})" for cpu, isa in zip(rows["cpu"], rows["cpu_isa"])))
 
+    @property
+    def skipped(self) -> dict[str, str]:
+        """Families inference.py left out because their weights could not be fetched, each with the reason."""
+        return self.manifest.get("skipped_families", {})
+
     def untrained(self, family: str) -> bool:
         return str(self.families[family]["provenance"]).startswith("untrained")
 
@@ -94,7 +100,8 @@ class Results:
     def by_family(self, models: list[str]) -> dict[str, list[str]]:
         """`models` grouped by family, families in manifest order."""
         variants = self.manifest["variants"]
-        family = {name: variants[name].get("family", FLAGSHIP) if name in variants else FLAGSHIP for name in models}
+        family = {name: variants[variant_of(name)].get("family", FLAGSHIP) if variant_of(name) in variants else FLAGSHIP
+                  for name in models}
         return {f: members for f in self.families if (members := [m for m in models if family[m] == f])}
 
     def family_title(self, family: str) -> str:
@@ -111,7 +118,9 @@ class Results:
 def styles_for(results: Results) -> dict[str, Style]:
     """Every model's colour and marker, from the full list so that plots and visualizations agree."""
     variants = results.manifest["variants"]
-    return model_styles([*results.models, *variants], {n: e.get("family", FLAGSHIP) for n, e in variants.items()})
+    names = [*results.models, *variants]
+    return model_styles(names, {n: variants[variant_of(n)].get("family", FLAGSHIP) for n in names
+                                if variant_of(n) in variants})
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -168,7 +177,7 @@ def result_gaps(results: Results) -> list[str]:
             for name in results.manifest["variants"]
             for what, have in (("accuracy results", set(results.models)), ("latency", timed)) if name not in have]
     gaps += [f"{name}: has results but is not in the manifest (left over from an earlier run?)"
-             for name in results.models if name not in results.manifest["variants"] and name != TORCH_ROW]
+             for name in results.models if variant_of(name) not in results.manifest["variants"] and name != TORCH_ROW]
     recorded = results.run.get("provenance", {})
     gaps += [f"{family}: results are from '{recorded[family]}' but the manifest says '{header['provenance']}'; "
              "run `python benchmark.py` again" for family, header in results.families.items()
@@ -193,8 +202,9 @@ def _row(name: str, entry: dict | None, timed: pd.DataFrame, accuracy: pd.DataFr
     """One model's manifest facts, latency and accuracy; NaN wherever a source lacks it."""
     facts = entry or {}
     row = {"model": name, "method": _method(name, entry), "family": facts.get("family", FLAGSHIP),
-           "in_manifest": entry is not None}
+           **row_columns(name), "in_manifest": entry is not None}
     row.update({k: float(facts.get(k, math.nan)) for k in MANIFEST_FACTS})
+    row["search_drop"] = float(facts.get("search", {}).get("drop_points", math.nan))  # label-free estimate, points
     row.update({k: float(timed.at[name, k]) if name in timed.index else math.nan
                 for k in ("median_ms", "p90_ms", "speedup")})
     row.update({k: float(accuracy.at[name, k]) if name in accuracy.index and k in accuracy else math.nan
@@ -209,7 +219,7 @@ def comparison_table(results: Results) -> pd.DataFrame:
     timed = latency(results.timing)
     variants = results.manifest["variants"]
     names = list(dict.fromkeys(results.models + list(variants)))
-    table = pd.DataFrame([_row(name, variants.get(name), timed, accuracy) for name in names])
+    table = pd.DataFrame([_row(name, variants.get(variant_of(name)), timed, accuracy) for name in names])
     order = {family: i for i, family in enumerate(results.families)}
     table = table.sort_values("family", key=lambda f: f.map(order), kind="mergesort").reset_index(drop=True)
     return with_ratios(table)

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 
 from ..core.artifacts import REFERENCE, reference_of
+from ..core.rows import variant_of
 from ..run.timing import P90_MIN_RUNS
-from .findings import Findings, Pick, Recommendation
+from .findings import AP_POINT, Findings, Pick, Recommendation
 from .results import METRICS, Results
 
 
@@ -26,7 +27,8 @@ def _scaled(scale: float, digits: int, suffix: str = "") -> Callable[[float], st
 
 
 # (header, table column, formatter): the console table and summary.md show the same cells
-COLUMNS = (("model", "model", str), ("method", "method", str), ("family", "family", str),
+COLUMNS = (("model", "model", str), ("method", "method", str), ("family", "family", str), ("runtime", "runtime", str),
+           ("float ops", "inference_precision", str),
            ("MB", "bytes", _scaled(1e6, 1)),
            ("zstd MB", "compressed_bytes", _scaled(1e6, 1)), ("smaller", "size_ratio", _scaled(1, 2, "x")),
            ("params M", "parameters", _scaled(1e6, 2)), ("nonzero M", "nonzero", _scaled(1e6, 2)),
@@ -37,7 +39,7 @@ COLUMNS = (("model", "model", str), ("method", "method", str), ("family", "famil
            ("Medium", "wider_medium", fraction), ("Hard", "wider_hard", fraction),
            ("agree", "agreement_ap50", fraction))
 HEADERS = [header for header, _, _ in COLUMNS]
-TEXT_COLUMNS = ("model", "method", "family")
+TEXT_COLUMNS = ("model", "method", "family", "runtime", "float ops")
 
 
 def display_rows(table: pd.DataFrame) -> list[dict[str, str]]:
@@ -49,13 +51,15 @@ def display_rows(table: pd.DataFrame) -> list[dict[str, str]]:
 
 def legend(threshold: float) -> str:
     """What each column means and its unit."""
-    return (f"family: the detector the row belongs to; MB: 10^6 bytes on disk; zstd MB: after zstd level 9 (where "
-            f"unstructured zeros show); smaller and speed-up: the family's original's bytes or latency over the "
-            f"model's, the speed-up as the median of per-round ratios timed together; latency: one fixed "
-            f"preprocessed input, batch 1, after warm-up, median and 90th percentile (given from {P90_MIN_RUNS} "
-            f"runs up) in ms; GFLOPs per image; P, R, F1 at score >= {threshold:g}; AP50: AP@0.5 over all faces; "
-            f"Easy / Medium / Hard: official WIDER FACE AP; agree: AP@0.5 against the family's original's "
-            f"detections; '-': not measured or undefined (P with no detection).")
+    return (f"family: the detector the row belongs to; runtime: what ran it on the CPU; float ops: the precision the "
+            f"runtime computed the float operators in (OpenVINO's read back from the compiled model); MB: 10^6 bytes "
+            f"on disk; zstd MB: after zstd level 9 (where unstructured zeros show); smaller and speed-up: the "
+            f"family's original's bytes or ONNX Runtime FP32 latency over the model's, the speed-up as the median of "
+            f"per-round ratios timed together; latency: one fixed preprocessed input, batch 1, after warm-up, median "
+            f"and 90th percentile (given from {P90_MIN_RUNS} runs up) in ms; GFLOPs per image; P, R, F1 at score >= "
+            f"{threshold:g}; AP50: AP@0.5 over all faces; Easy / Medium / Hard: official WIDER FACE AP; agree: "
+            f"AP@0.5 against the family's original's detections; '-': not measured or undefined (P with no "
+            f"detection).")
 
 
 def markdown_table(rows: list[dict[str, str]], columns: Sequence[str]) -> str:
@@ -66,11 +70,12 @@ def markdown_table(rows: list[dict[str, str]], columns: Sequence[str]) -> str:
 
 
 def describe_model(table: pd.DataFrame, name: str, metric: str) -> str:
-    """'name (MB, x smaller; ms, x faster; accuracy)': the facts a finding rests on."""
+    """'variant (runtime, precision; MB, x smaller; ms, x faster; accuracy)': the facts a finding rests on."""
     row = table.set_index("model").loc[name]
-    return (f"{name} ({_scaled(1e6, 1)(row['bytes'])} MB, {_scaled(1, 2, 'x')(row['size_ratio'])} smaller; "
-            f"{_scaled(1, 1)(row['median_ms'])} ms, {_scaled(1, 2, 'x')(row['speedup'])} speed-up; "
-            f"{METRICS[metric]} {fraction(row[metric])})")
+    where = f"{row['runtime']}, {row['inference_precision']} float ops; " if "runtime" in row else ""
+    return (f"{variant_of(name)} ({where}{_scaled(1e6, 1)(row['bytes'])} MB, "
+            f"{_scaled(1, 2, 'x')(row['size_ratio'])} smaller; {_scaled(1, 1)(row['median_ms'])} ms, "
+            f"{_scaled(1, 2, 'x')(row['speedup'])} speed-up; {METRICS[metric]} {fraction(row[metric])})")
 
 
 def _picked(table: pd.DataFrame, choice: Pick, metric: str) -> str:
@@ -101,6 +106,25 @@ def budget_lines(table: pd.DataFrame, rec: Recommendation, illustrative: bool, s
                     f"{prefix} fastest within budget: {best(rec.fastest, 'faster')}"]
 
 
+def deploy_line(table: pd.DataFrame, family: str, rec: Recommendation, illustrative: bool) -> str:
+    """The variant to ship for one family: the fastest within the budget on the evaluated images' labels, its
+    speed-up, size and Easy / Medium / Hard drop, and, for a searched variant, its label-free estimate beside it."""
+    name = rec.fastest.model
+    if name is None:
+        return f"Deploy ({family}): {rec.reference}; no compressed variant is faster within the budget."
+    rows = table.set_index("model")
+    row, base = rows.loc[name], rows.loc[rec.reference]
+    changes = {m: (row[m] - base[m]) / AP_POINT for m in ("wider_easy", "wider_medium", "wider_hard")}
+    line = (f"Deploy ({family}{', illustrative only' if illustrative else ''}): {name}, "
+            f"{_scaled(1, 2, 'x')(row['speedup'])} faster and {_scaled(1, 2, 'x')(row['size_ratio'])} smaller than "
+            f"{rec.reference}; Easy / Medium / Hard {' / '.join(f'{c:+.1f}' for c in changes.values())} AP points "
+            "(labelled, on the evaluated images)")
+    if np.isfinite(row.get("search_drop", np.nan)):
+        line += (f"; its INT8 search estimated {-row['search_drop']:+.1f} points of agreement with FP32 on "
+                 f"calibration images, label-free, against {changes['wider_hard']:+.1f} Hard points measured")
+    return line + "."
+
+
 def finding_lines(table: pd.DataFrame, found: Findings, illustrative: Callable[[str | None], bool]) -> list[str]:
     """Every finding as one line of text, computed from the table; one budget per family, then one overall.
 
@@ -112,6 +136,8 @@ def finding_lines(table: pd.DataFrame, found: Findings, illustrative: Callable[[
                for line in budget_lines(table, rec, illustrative(family), f"{family}: " if several else "")]
     if found.overall is not None:
         budgets += budget_lines(table, found.overall, illustrative(None), "Overall, any family: ")
+    budgets += [deploy_line(table, family, rec, illustrative(family)) for family, rec in found.recommendations.items()
+                if np.isfinite(rec.floor)]
     return [f"Most accurate ({label}): {_picked(table, found.most_accurate, found.metric)}",
             f"Smallest on disk: {_picked(table, found.smallest, found.metric)}",
             f"Fastest (median latency): {_picked(table, found.fastest, found.metric)}",
@@ -124,6 +150,11 @@ def header_lines(results: Results) -> list[str]:
     lines = [f"{results.title()}; threshold {results.threshold:g}"]
     lines += [f"UNTRAINED {family} (random weights): its accuracy figures measure the pipeline, not a face detector."
               for family in results.families if results.untrained(family)]
+    lines += [f"SKIPPED family {family}, not built: {why}" for family, why in results.skipped.items()]
+    lines += [f"{family}: calibration overlaps evaluation (its INT8 files were calibrated on evaluated images; "
+              "pass inference.py --calibration-dir for figures that are results)"
+              for family, header in results.families.items()
+              if header.get("calibration", {}).get("overlaps_evaluation")]
     if results.generated:
         lines.append("GENERATED SAMPLE, not WIDER FACE: these accuracies say nothing about WIDER FACE.")
     if results.illustrative():
