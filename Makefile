@@ -7,11 +7,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 # The five stages in pipeline order; a stage whose script does not exist yet is skipped.
 STAGES := $(foreach s,inference benchmark analyze_results plot_results visualize_detections,$(wildcard $(s).py))
-# Each stage in turn, timed; then one line with every stage's wall time. $(1): extra flags for inference.py.
+# Each stage in turn, timed; then one line with every stage's wall time, and one per family inference.py
+# skipped (weights it could not fetch), as results/summary.md lists them. $(1): extra flags for inference.py.
 define pipeline
 	@set -e; times=""; for stage in $(STAGES); do echo "== $$stage"; start=$$(date +%s); \
 	  if [ $$stage = inference.py ]; then $(PY) $$stage $(1); else $(PY) $$stage; fi; \
-	  times="$$times $$stage $$(( $$(date +%s) - start )) s;"; done; echo "== wall time per stage:$$times"
+	  times="$$times $$stage $$(( $$(date +%s) - start )) s;"; done; echo "== wall time per stage:$$times"; \
+	  sed -n 's/^> \(SKIPPED family .*\)/== \1/p' results/summary.md
 endef
 
 .PHONY: all study setup data test bench clean

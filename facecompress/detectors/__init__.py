@@ -16,3 +16,8 @@ def family_for(header: dict) -> Family:
     if name not in FAMILIES:
         raise InputError(f"detector family {name!r} is not known (known: {', '.join(FAMILIES)})")
     return importlib.import_module(f"{__name__}.{FAMILIES[name]}").from_header(header)
+
+
+def methods_of(name: str) -> tuple[str, ...]:
+    """The compression methods family `name` supports, read from its module: nothing is configured or loaded."""
+    return importlib.import_module(f"{__name__}.{FAMILIES[name]}").METHODS

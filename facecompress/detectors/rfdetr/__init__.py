@@ -20,3 +20,11 @@ NUM_SELECT = 300  # predict's top-k: at most 300 detections per image, whatever 
 # Static INT8 leaves these float: the deformable attention's sampling offsets and weights decide where the
 # decoder looks, and the class and box heads set every score and coordinate.
 KEEP_FLOAT = ("sampling_offsets", "attention_weights", "class_embed", "bbox_embed")
+# Each export method's facts, as the manifest records them: known before any model is loaded, so that the
+# variant names of a run can be listed without torch.
+EXPORT_PARAMS = {
+    "export-fp32": {"opset": OPSET, "exporter": "torch.onnx.export (TorchScript)"},
+    "unstructured-l1": {"scope": "backbone and decoder weight matrices", "opset": OPSET},
+    "structured": {"removes": "attention heads and MLP channels of every backbone block",
+                   "importance": "activation x weight norm", "opset": OPSET},
+}

@@ -12,20 +12,12 @@ import os
 import numpy as np
 from torch import nn
 
-from . import INPUT_NAME, OPSET, pruning
+from . import INPUT_NAME, pruning
 from .export import export_onnx, export_ready
 from .loading import Baseline
 from .parity import METHOD as PARITY_METHOD
 from .parity import compare, torch_outputs
 from .stats import FLOPS_METHOD, count_flops, count_parameters
-
-
-EXPORT_PARAMS = {
-    "export-fp32": {"opset": OPSET, "exporter": "torch.onnx.export (TorchScript)"},
-    "unstructured-l1": {"scope": "backbone and decoder weight matrices", "opset": OPSET},
-    "structured": {"removes": "attention heads and MLP channels of every backbone block",
-                   "importance": "activation x weight norm", "opset": OPSET},
-}
 
 
 def file_stem(baseline: Baseline) -> str:
