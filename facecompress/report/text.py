@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..core.artifacts import REFERENCE, reference_of
 from ..core.rows import variant_of
-from ..run.timing import P90_MIN_RUNS
+from ..run.timing import BUSY_SPREAD, P90_MIN_RUNS
 from .findings import AP_POINT, Findings, Pick, Recommendation
 from .results import METRICS, Results
 
@@ -165,6 +165,11 @@ def header_lines(results: Results) -> list[str]:
     if results.busy:
         lines.append(f"BUSY MACHINE while timing {', '.join(results.busy)}: rounds spread widely, so milliseconds are "
                      "inflated; re-run benchmark.py on a quiet machine.")
+    if results.cpus:
+        lines.append(f"BUSY rule: a model is flagged when the 10th-90th percentile range of its timed rounds exceeds "
+                     f"{BUSY_SPREAD:.0%} of their median. Speed-ups are the median of per-round ratios, each round "
+                     "timing every model back to back, so load that comes and goes hits both sides of a ratio "
+                     "(bench/bench_timing_load.py measures how far they move under an intermittent neighbour).")
     return lines
 
 
