@@ -1,13 +1,15 @@
 """Run every variant in models/manifest.json over the dataset: cached predictions, accuracy, honest timing.
 
-Usage: python benchmark.py [--only NAME ...] [--limit N] [--threads N] [--threshold 0.5] [--force]
+Usage: python benchmark.py [--only NAME ...] [--runtime onnxruntime openvino] [--limit N] [--threads N]
+                           [--threshold 0.5] [--force]
 
 Writes results/predictions/<model>/<event>/<stem>.txt (WIDER submission format), results/benchmark_results.csv
 (one row per model and image), results/accuracy.csv (one row per model), results/timing_results.csv (one row per
 model and phase) and results/run.json (the effective configuration). Interrupted and started again, it only
 runs the images whose predictions are missing. --only narrows what is run; the tables keep every model whose
 cached predictions still match the manifest. Fixed-input latency is timed for the models that ran (and the
-reference, for the ratios) together, in interleaved rounds.
+reference, for the ratios) together, in interleaved rounds. A row is (variant, runtime, precision): with --runtime
+openvino each variant also gets OpenVINO rows, its predictions cached apart and timed in the same rounds.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from facecompress.data.dataset import open_dataset
 from facecompress.data.identity import ground_truth_files, image_digests
 from facecompress.run.latency import busy_models
 from facecompress.run.loop import SCORE_FLOOR
+from facecompress.run.runtimes import planned_rows, runtime_names
 from facecompress.run.stage import accuracy_tables, chosen, run_all, tabled, timing_table
 from facecompress.run.timing import BUSY_SPREAD, cpu_isa, cpu_model
 
@@ -50,6 +53,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="interleaved timing rounds on a fixed input; p90 is reported from 20 up "
                              "(default: %(default)s)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference row")
+    parser.add_argument("--runtime", nargs="+", choices=runtime_names(), default=["onnxruntime"],
+                        help="CPU runtimes to run every variant in; openvino adds rows `<variant>@openvino` (FP32) "
+                             "and, on a CPU with BF16, `@openvino-bf16` rows of each original and INT8 file; "
+                             "speed-ups stay against ONNX Runtime's FP32 original (default: %(default)s)")
     parser.add_argument("--engine", choices=["local", "ray"], default="local",
                         help="where the prediction pass runs: here, or on Ray workers; latency is always timed "
                              "here (default: %(default)s)")
@@ -84,7 +91,9 @@ def main(argv: list[str] | None = None) -> None:
         raise InputError(f"--workers {args.workers}: must be at least 1")
     out, manifest = Path(args.out), load_manifest(Path(args.models))
     dataset = open_dataset(args.images, args.split, args.limit)
-    names = chosen(manifest, args.only, not args.no_torch)
+    names, unrun = planned_rows(chosen(manifest, args.only, not args.no_torch), manifest, args.runtime)
+    for message in unrun.values():
+        print(message)
     for family, header in manifest["families"].items():
         print(f"{family}: {header['model']}, {header['provenance']}")
     print(f"data: {dataset.describe()}")
@@ -104,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     write_csv(out / ACCURACY_CSV, [{**row, "dataset": provenance["dataset"]} for row in accuracy])
     write_csv(out / TIMING_CSV, timing)
     write_text(out / RUN_JSON, json.dumps({**vars(args), **provenance, "models": models, "ran": names,
-                                             "skipped_images": skipped, "failed": failures,
+                                             "skipped_images": skipped, "skipped_rows": unrun, "failed": failures,
                                              "busy": busy_models(timing), "cache_info": CACHE_INFO,
                                              "ground_truth": ground_truth_files(dataset.split_dir)}, indent=1) + "\n")
     report(accuracy, timing, busy_models(fresh))

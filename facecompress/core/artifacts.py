@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from .errors import InputError
+from .rows import parse_row, variant_of
 
 MANIFEST = "manifest.json"  # models/: the one list of variants later stages read
 SCHEMA = 2  # 2: several detector families, each with its header under "families"
@@ -38,8 +39,14 @@ def reference_of(family: str) -> str:
 
 
 def family_of(manifest: dict, name: str) -> str:
-    """The family a variant (or the flagship's PyTorch reference row) belongs to."""
-    return FLAGSHIP if name == TORCH_ROW else manifest["variants"][name]["family"]
+    """The family a variant, a runtime's row of one, or the flagship's PyTorch reference row belongs to."""
+    return FLAGSHIP if name == TORCH_ROW else manifest["variants"][variant_of(name)]["family"]
+
+
+def row_columns(name: str) -> dict:
+    """The runtime and float precision a result row's name says (the PyTorch reference row runs in torch)."""
+    row = parse_row(name)
+    return {"runtime": "torch" if name == TORCH_ROW else row.runtime, "inference_precision": row.precision}
 
 
 def header_of(manifest: dict, name: str) -> dict:

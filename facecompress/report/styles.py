@@ -1,7 +1,9 @@
 """The one model -> colour and marker mapping that every plot and visualization uses.
 
 Colours identify a model; markers say its numeric precision (circle FP32, square dynamic INT8, triangle
-static INT8, diamond FP16), so a glance tells a quantized point from its parent. Colours are handed out
+static INT8, diamond FP16), so a glance tells a quantized point from its parent. Where rows of several runtimes
+are drawn together (the latency plot), a row keeps its variant's colour and its marker says the runtime
+(`RUNTIME_MARKERS`), half-filled when the runtime computes the float operators in BF16. Colours are handed out
 in a canonical order of the names (reference first, then by family, amount and precision), so the same
 list of models gets the same colours whichever stage draws it and in whatever order it lists them.
 """
@@ -12,7 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from ..core.artifacts import FLAGSHIP, REFERENCE, TORCH_ROW
+from ..core.artifacts import FLAGSHIP, REFERENCE, TORCH_ROW, row_columns
+from ..core.rows import variant_of
 
 GROUND_TRUTH = "#ffffff"  # boxes of annotated faces; no model gets white
 # The flagship's: tab10, tab20's light shades and tab20b's dark ones, without grey, green and orange (the other
@@ -21,14 +24,16 @@ PALETTE = ("#1f77b4", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#a
            "#c49c94", "#f7b6d2", "#dbdb8d", "#9edae5", "#393b79", "#843c39", "#7b4173", "#5254a3", "#ad494a",
            "#a55194", "#bd9e39")
 # Every other detector in one colour family, its FP32 original in the darkest shade, so a glance tells detectors
-# apart: twelve shades each, enough for a family's full study set.
+# apart: sixteen shades each, enough for a family's full study set (13 variants with the NNCF ones).
 SHADES = {"scrfd": ("#00441b", "#238b45", "#74c476", "#006d2c", "#41ab5d", "#a1d99b", "#2ca25f", "#c7e9c0",
-                    "#005a32", "#31a354", "#78c679", "#004529"),
+                    "#005a32", "#31a354", "#78c679", "#004529", "#1b7837", "#5aae61", "#0e5c2f", "#8fd18f"),
           "centerface": ("#7f2704", "#d94801", "#fd8d3c", "#a63603", "#f16913", "#fdae6b", "#e6550d", "#fdd0a2",
-                         "#8c2d04", "#cc4c02", "#fe9929", "#662506")}
+                         "#8c2d04", "#cc4c02", "#fe9929", "#662506", "#b35806", "#e08214", "#fdb863", "#993404")}
 OTHER_SHADES = ("#3f007d", "#6a51a3", "#9e9ac8", "#54278f", "#807dba", "#bcbddc", "#4a1486", "#756bb1",
                 "#dadaeb", "#2d004b", "#8073ac", "#b2abd2")
 MARKERS = {"fp32": "o", "int8": "s", "static_int8": "^", "fp16": "D"}
+RUNTIME_MARKERS = {"onnxruntime": "o", "openvino": "P", "torch": "X"}  # P: a plus, unlike every precision marker
+PRECISION_FILLS = {"fp32": "full", "bf16": "left"}
 FIXED = {REFERENCE: ("#000000", "o"), TORCH_ROW: ("#7f7f7f", "X")}
 _FAMILIES = ("original", "pruned", "structured")
 _ORIGINAL_BASED = {REFERENCE, "quantized", "static_int8", "fp16"}
@@ -41,10 +46,12 @@ class Style:
 
     colour: str
     marker: str
+    fill: str = "full"  # matplotlib's fillstyle
 
 
 def precision_of(name: str) -> str:
-    """'fp32', 'int8', 'static_int8' or 'fp16', read from the manifest's naming scheme."""
+    """'fp32', 'int8', 'static_int8' or 'fp16' of the file, read from the manifest's naming scheme."""
+    name = variant_of(name)
     if name.endswith("static_int8"):
         return "static_int8"
     if name.endswith("_int8") or name == "quantized":
@@ -63,8 +70,10 @@ def _family(name: str) -> tuple[int, float]:
 
 
 def sort_key(name: str) -> tuple:
-    """Canonical order: references, then original-based, pruned, structured (by amount), then precision."""
-    return (name not in FIXED, *_family(name), list(MARKERS).index(precision_of(name)), name)
+    """Canonical order: references, then original-based, pruned, structured (by amount), then precision, each
+    variant's runtime rows after it."""
+    variant = variant_of(name)
+    return (variant not in FIXED, *_family(variant), list(MARKERS).index(precision_of(name)), variant, name)
 
 
 def _flagship_styles(names: Iterable[str]) -> dict[str, Style]:
@@ -94,3 +103,15 @@ def model_styles(names: Iterable[str], families: Mapping[str, str] | None = None
     for family, members in grouped.items():
         styles.update(_family_styles(family, members))
     return styles
+
+
+def runtime_styles(names: Iterable[str], styles: Mapping[str, Style]) -> dict[str, Style]:
+    """Each row in its variant's colour, its marker the runtime's and half-filled at BF16: for plots of rows of
+    several runtimes, where the colour says the variant and the shape says where it ran."""
+    marked = {}
+    for name in names:
+        columns = row_columns(name)
+        marked[name] = Style(styles[variant_of(name)].colour if variant_of(name) in styles else styles[name].colour,
+                             RUNTIME_MARKERS.get(columns["runtime"], "*"),
+                             PRECISION_FILLS.get(columns["inference_precision"], "none"))
+    return marked

@@ -21,6 +21,7 @@ from ..core.artifacts import CACHE_INFO, TORCH_ROW, header_of, predictions_dir
 from ..core.atomic import write_text
 from ..core.checksums import sha256_file
 from ..core.errors import InputError
+from ..core.rows import parse_row, variant_of
 from ..data.dataset import Dataset
 from ..data.wider import ImageAnnotation
 from ..detectors import family_for
@@ -57,6 +58,13 @@ def cache_key(name: str, manifest: dict, floor: float, threads: int | None = Non
     digest = entry["sha256"] if entry is not None else source_digest(header)
     return {"model": name, "sha256": digest, "decoding": family_for(header).decoding, "floor": floor,
             "runtime": runtime_label(runtime, name), "precision": precision, "threads": threads or "all"}
+
+
+def row_key(row: str, manifest: dict, floor: float, threads: int | None = None) -> dict:
+    """The key of a result row's predictions: its variant's, with the runtime and precision the row names, so one
+    runtime's predictions are never taken for another's."""
+    parsed = parse_row(row)
+    return cache_key(parsed.variant, manifest, floor, threads, runtime=parsed.runtime, precision=parsed.precision)
 
 
 def open_cache(folder: Path, key: dict, images: dict[str, str], force: bool) -> None:
@@ -110,11 +118,11 @@ def cached_models(names: list[str], manifest: dict, results: Path, floor: float,
     """Models whose prediction folder was made by what the manifest now describes (any number of images)."""
     def current(name: str) -> bool:
         try:
-            return read_key(predictions_dir(results, name)) == cache_key(name, manifest, floor, threads)
+            return read_key(predictions_dir(results, name)) == row_key(name, manifest, floor, threads)
         except InputError as err:  # the reference row's checkpoint changed or vanished
             log.warning("%s: cached predictions not used: %s", name, err)
             return False
-    return [n for n in names if (n in manifest["variants"] or n == TORCH_ROW) and current(n)]
+    return [n for n in names if (variant_of(n) in manifest["variants"] or n == TORCH_ROW) and current(n)]
 
 
 def scored_images(dataset: Dataset, folders: list[Path]) -> tuple[list[ImageAnnotation], list[str]]:

@@ -15,16 +15,18 @@ from pathlib import Path
 import pandas as pd
 
 from ..core.artifacts import (FLAGSHIP, LATENCY_PHASE, TIMING_CSV, TORCH_ROW, family_of, header_of,
-                              predictions_dir, reference_of)
+                              predictions_dir, reference_of, row_columns)
 from ..core.errors import InputError, check_known
+from ..core.rows import is_default, variant_of
 from ..data.identity import ground_truth_digest
 from ..data.wider import read_mat_ground_truth
 from ..detectors import family_for
 from ..evaluation.accuracy import accuracy_row, image_rows
 from ..evaluation.submission import read_prediction_dir
-from .cache import cache_key, cached_models, missing, open_cache, scored_images
+from .cache import cached_models, missing, open_cache, row_key, scored_images
 from .latency import latency_rows
 from .loop import fixed_input, loop_rows, run_images, warm_up
+from .runtimes import candidate_rows, open_row, record
 from .sessions import OnnxRunner, check_file
 from .timing import cpu_isa, cpu_model
 
@@ -46,9 +48,9 @@ def chosen(manifest: dict, only: list[str] | None, torch_row: bool) -> list[str]
 
 
 def runner_for(name: str, manifest: dict, family, models: Path, threads: int | None):
-    """An ONNX Runtime session for a manifest variant (its file checked first), or the framework reference model."""
+    """A row's runner in its runtime (the variant's file checked first), or the framework reference model."""
     if name != TORCH_ROW:
-        return OnnxRunner(check_file(manifest["variants"][name], models), threads)
+        return open_row(name, check_file(manifest["variants"][variant_of(name)], models), threads)
     import torch
 
     if threads:
@@ -56,12 +58,10 @@ def runner_for(name: str, manifest: dict, family, models: Path, threads: int | N
     return family.reference_runner(header_of(manifest, name))
 
 
-def context(name: str, threads: int | None) -> dict:
-    """Provenance columns every timing row carries: what ran it, and on which CPU (with its INT8 instruction sets)."""
-    runtime = "torch" if name == TORCH_ROW else "onnxruntime"
-    provider = "torch CPU" if name == TORCH_ROW else "CPUExecutionProvider"
-    return {"runtime": f"{runtime} {metadata.version(runtime)}", "provider": provider,
-            "threads": threads or "all", "batch_size": 1, "cpu": cpu_model(), "cpu_isa": cpu_isa(),
+def context(name: str, threads: int | None, runner=None) -> dict:
+    """Provenance columns every timing row carries: what ran it (runtime, version, the precision and threads its
+    runner reports), and on which CPU (with its INT8 and BF16 instruction sets)."""
+    return {**record(name, runner, threads), "batch_size": 1, "cpu": cpu_model(), "cpu_isa": cpu_isa(),
             "machine": platform.node(), "python": platform.python_version(), "numpy": metadata.version("numpy")}
 
 
@@ -81,7 +81,7 @@ def predict(name: str, manifest: dict, args: argparse.Namespace, dataset, digest
     rows, or None when all were cached or the model cannot be loaded. An unreadable image (without
     --skip-unreadable) stops the whole run."""
     folder = predictions_dir(out, name)
-    open_cache(folder, cache_key(name, manifest, args.floor, args.threads), digests, args.force)
+    open_cache(folder, row_key(name, manifest, args.floor, args.threads), digests, args.force)
     todo = missing(dataset.present, folder)
     runner = open_runner(name, manifest, args, failures) if todo else None
     if runner is None:
@@ -89,7 +89,7 @@ def predict(name: str, manifest: dict, args: argparse.Namespace, dataset, digest
     family = family_for(header_of(manifest, name))
     warm_up(runner, family, args.warmup)
     timings = run_images(runner, family, dataset, todo, folder, name, args.floor, args.skip_unreadable)
-    return runner, loop_rows(name, timings, context(name, args.threads), len(dataset.present))
+    return runner, loop_rows(name, timings, context(name, args.threads, runner), len(dataset.present))
 
 
 def time_fixed_input(runners: dict, manifest: dict, args: argparse.Namespace, dataset,
@@ -109,7 +109,7 @@ def time_fixed_input(runners: dict, manifest: dict, args: argparse.Namespace, da
                for family in {family_of(manifest, name) for name in runners}}
     calls = {name: (lambda r=runner, b=batches[family_of(manifest, name)]: r.run(b)) for name, runner in runners.items()}
     return latency_rows(calls, references, args.repeats, args.warmup,
-                        {name: context(name, args.threads) for name in calls})
+                        {name: context(name, args.threads, runners[name]) for name in calls})
 
 
 def earlier_timings(path: Path) -> list[dict]:
@@ -143,7 +143,8 @@ def tabled(manifest: dict, out: Path, dataset, digests: dict[str, str], args: ar
            ) -> tuple[list[str], list, list[str]]:
     """(models whose cached predictions cover every scored image with files made from its current bytes, the scored
     images, the skipped image names)."""
-    names = cached_models(every_model(manifest, not args.no_torch), manifest, out, args.floor, args.threads)
+    names = cached_models(candidate_rows(every_model(manifest, not args.no_torch), manifest), manifest, out,
+                          args.floor, args.threads)
     scored, skipped = scored_images(dataset, [predictions_dir(out, n) for n in names])
     lacking = {n: len(missing(scored, predictions_dir(out, n), digests)) for n in names}
     complete = [n for n in names if not lacking[n]]
@@ -167,7 +168,8 @@ def accuracy_tables(names: list[str], manifest: dict, dataset, out: Path,
         family = family_of(manifest, n)
         reference = None if n == reference_of(family) else predictions.get(reference_of(family))
         row = accuracy_row(n, predictions[n], reference, dataset, ground_truth, threshold)
-        models.append({**row, "family": family, "provenance": manifest["families"][family]["provenance"],
+        models.append({**row, **row_columns(n), "family": family,
+                       "provenance": manifest["families"][family]["provenance"],
                        "ground_truth_sha256": truth_digest})
     return images, models
 
@@ -185,7 +187,7 @@ def predict_on_cluster(names: list[str], manifest: dict, args: argparse.Namespac
         raise InputError(f"--engine ray: Ray cannot be imported ({err}); `pip install -r requirements.txt`") from None
     models, todo = {}, {}
     for name in names:
-        open_cache(predictions_dir(out, name), cache_key(name, manifest, args.floor, args.threads), digests,
+        open_cache(predictions_dir(out, name), row_key(name, manifest, args.floor, args.threads), digests,
                    args.force)
         todo[name] = missing(dataset.present, predictions_dir(out, name))
         try:
@@ -218,7 +220,7 @@ def run_all(names: list[str], manifest: dict, args: argparse.Namespace, dataset,
             failures: dict[str, str]) -> tuple[dict, list[dict]]:
     """Predict with every chosen model: (the runners of the models that ran, their loop rows)."""
     runners, rows = {}, []
-    serial = [n for n in names if args.engine == "local" or n == TORCH_ROW]
+    serial = [n for n in names if args.engine == "local" or n == TORCH_ROW or not is_default(n)]  # Ray runs ORT
     if args.engine == "ray":
         runners, rows = predict_on_cluster([n for n in names if n not in serial], manifest, args, dataset, digests,
                                            out, failures)

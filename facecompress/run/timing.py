@@ -16,6 +16,7 @@ R = TypeVar("R")
 P90_MIN_RUNS = 20  # below this a "p90" is one of the two largest values, not a tail estimate: left out
 BUSY_SPREAD = 0.25  # rounds whose 10th-90th percentile range exceeds this share of their median: the CPU was shared
 INT8_ISA = ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8")  # what INT8 speed rides on
+BF16_ISA = ("avx512_bf16", "amx_bf16")  # either one gives a runtime BF16 kernels for the float operators
 
 
 def summarize(milliseconds: Iterable[float]) -> dict[str, float]:
@@ -66,6 +67,7 @@ def paired_speedup(reference: list[float], candidate: list[float]) -> float:
     return float(np.median(np.asarray(reference) / np.asarray(candidate)))
 
 
+
 def spread(values: list[float]) -> float:
     """10th-90th percentile range of timed runs as a share of their median: how much the load moved."""
     low, middle, high = np.percentile(values, [10, 50, 90])
@@ -102,15 +104,35 @@ def prefetch(call: Callable[[T], R], items: Iterable[T], depth: int = 2) -> Iter
             yield (item, *future.result())
 
 
-def cpu_isa() -> str:
-    """The INT8-relevant instruction sets this CPU reports (AVX2, AVX-512, VNNI, AMX): what an INT8 speed-up rides on."""
+def read_cpuinfo() -> str:
+    """This machine's /proc/cpuinfo, or '' where there is none (another OS)."""
     try:
         with open("/proc/cpuinfo") as info:
-            flags = next((line.split(":", 1)[1].split() for line in info if line.startswith("flags")), [])
+            return info.read()
     except OSError:
+        return ""
+
+
+def cpu_flags(cpuinfo: str | None = None) -> set[str]:
+    """The instruction-set flags of the first processor in `cpuinfo` text (default: this machine's)."""
+    text = read_cpuinfo() if cpuinfo is None else cpuinfo
+    line = next((line for line in text.splitlines() if line.startswith("flags")), "")
+    return set(line.split(":", 1)[1].split()) if ":" in line else set()
+
+
+def has_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether the CPU reports BF16 instructions (AVX512_BF16 or AMX): a BF16 row is worth making only then."""
+    return bool(cpu_flags(cpuinfo) & set(BF16_ISA))
+
+
+def cpu_isa(cpuinfo: str | None = None) -> str:
+    """The INT8- and BF16-relevant instruction sets the CPU reports (AVX2, AVX-512, VNNI, AMX, BF16): what an INT8
+    or BF16 speed-up rides on."""
+    flags = cpu_flags(cpuinfo)
+    if not flags:
         return "unknown"
-    found = [flag for flag in INT8_ISA if flag in flags]
-    return " ".join(found) if found else "none of " + "/".join(INT8_ISA)
+    found = [flag for flag in INT8_ISA + BF16_ISA if flag in flags]
+    return " ".join(found) if found else "none of " + "/".join(INT8_ISA + BF16_ISA)
 
 
 def cpu_model() -> str:
