@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print(legend(results.threshold))
     print()
-    print("\n".join(finding_lines(table, found, results.illustrative)))
+    print("\n".join(finding_lines(table, found, results)))
     print(f"\nwritten {summary}")
 
 

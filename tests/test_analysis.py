@@ -15,7 +15,7 @@ import analyze_results
 from facecompress.core.artifacts import SCHEMA
 from facecompress.report.findings import pareto_front, pick, recommend
 from facecompress.report.results import comparison_table, load_results
-from facecompress.report.text import HEADERS, budget_lines, deploy_line
+from facecompress.report.text import HEADERS, budget_lines, deploy_line, untrained_deploy_line
 from facecompress.data.dataset import open_dataset
 from facecompress.evaluation.submission import prediction_path, write_prediction_file
 from facecompress.evaluation.accuracy import accuracy_row, image_rows
@@ -324,3 +324,16 @@ def test_the_deploy_line_names_the_fastest_within_budget_with_its_labelled_drop_
     assert "estimated -0.4 points of agreement" in line and "against -0.5 Hard points measured" in line
     strict = recommend(table, "wider_hard", 0.1, "scrfd")
     assert "no compressed variant is faster within the budget" in deploy_line(table, "scrfd", strict, False)
+
+
+def test_an_untrained_familys_deploy_line_is_judged_on_agreement_alone():
+    table = pd.DataFrame([("original", 100, 10, 0.001, float("nan"), 1.0, 1.0, float("nan")),
+                          ("int8_budget", 30, 5, 0.0, 0.62, 3.3, 2.0, 0.8)],
+                         columns=["model", "bytes", "median_ms", "wider_hard", "agreement_ap50", "size_ratio",
+                                  "speedup", "search_drop"]).assign(in_manifest=True, family="rfdetr")
+    rec = recommend(table, "wider_hard", 1.0, "rfdetr")
+    line = untrained_deploy_line(table, "rfdetr", rec)
+    assert line.startswith("Deploy (rfdetr, UNTRAINED, judged on agreement with FP32 only")
+    assert "int8_budget is within the 1-point budget (-0.8 points of agreement" in line and "2.00x faster" in line
+    strict = recommend(table, "wider_hard", 0.5, "rfdetr")
+    assert "is outside the 0.5-point budget" in untrained_deploy_line(table, "rfdetr", strict)

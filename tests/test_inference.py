@@ -55,7 +55,7 @@ def run(sample_dataset, tmp_path_factory):
 
 def test_interrupted_run_leaves_only_whole_files(run):
     out, after_interrupt, _, _ = run
-    assert list(after_interrupt["variants"]) == ["original", "quantized", "static_int8"]
+    assert list(after_interrupt["variants"]) == ["original", "quantized", "static_int8", "int8_budget"]
     assert not any(p.name.startswith(".") for p in out.iterdir())
 
 
@@ -70,7 +70,7 @@ def test_every_entry_is_complete_and_true(run):
     out, _, manifest, _ = run
     header = manifest["families"]["rfdetr"]
     assert header["provenance"] == "untrained (seed 0)" and header["resolution"] == 128
-    assert set(manifest["variants"]) == {"original", "quantized", "static_int8", "fp16", "pruned_30",
+    assert set(manifest["variants"]) == {"original", "quantized", "static_int8", "int8_budget", "fp16", "pruned_30",
                                          "pruned_30_int8", "structured_50", "structured_50_int8"}
     for name, entry in manifest["variants"].items():
         assert ENTRY_KEYS <= set(entry), name

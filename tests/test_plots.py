@@ -119,7 +119,7 @@ def test_help_gives_every_default(capsys):
     with pytest.raises(SystemExit):
         plot_results.parse_args(["--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert text.count("default:") == 5
+    assert text.count("default:") == 6
 
 
 def test_smoke_on_real_benchmark_output(tiny_models, tiny_results, tmp_path):

@@ -8,7 +8,6 @@ family's own preprocessing.
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from dataclasses import replace
@@ -186,9 +185,7 @@ class Builder:
         if spec.method in ("static-qdq-int8", "int8-budget"):
             entry["qdq"] = qdq_counts(onnx.load(str(path)))
         entry.update(self._nncf.get(spec.name, {}))
-        if spec.name in self._searched:
-            entry.update(self._searched[spec.name])
-            entry["files"].append(os.path.relpath(path.with_suffix(".search.csv"), self.out))
+        entry.update(self._searched.get(spec.name, {}))
         if spec.method == "unstructured-l1":
             entry["note"] = SPARSITY_NOTE
         elif spec.method == "fp16":

@@ -7,7 +7,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from ..core.artifacts import REFERENCE, reference_of
+from ..core.artifacts import REFERENCE, model_name, reference_of
 from ..core.rows import variant_of
 from ..run.timing import BUSY_SPREAD, P90_MIN_RUNS
 from .findings import AP_POINT, Findings, Pick, Recommendation
@@ -125,19 +125,35 @@ def deploy_line(table: pd.DataFrame, family: str, rec: Recommendation, illustrat
     return line + "."
 
 
-def finding_lines(table: pd.DataFrame, found: Findings, illustrative: Callable[[str | None], bool]) -> list[str]:
-    """Every finding as one line of text, computed from the table; one budget per family, then one overall.
+def untrained_deploy_line(table: pd.DataFrame, family: str, rec: Recommendation) -> str:
+    """An untrained family has no accuracy to lose: its searched INT8 file is judged on agreement with FP32 alone."""
+    name, rows = model_name(family, "int8_budget"), table.set_index("model")
+    if name not in rows.index or not np.isfinite(rows.at[name, "search_drop"]):
+        return f"Deploy ({family}, UNTRAINED): no searched INT8 variant measured."
+    row = rows.loc[name]
+    verdict = "within" if row["search_drop"] <= rec.max_drop else "outside"
+    return (f"Deploy ({family}, UNTRAINED, judged on agreement with FP32 only, illustrative): {name} is {verdict} "
+            f"the {rec.max_drop:g}-point budget ({-row['search_drop']:+.1f} points of agreement on calibration "
+            f"images; AP@0.5 {fraction(row['agreement_ap50'])} against FP32 on the evaluated images), "
+            f"{_scaled(1, 2, 'x')(row['speedup'])} faster and {_scaled(1, 2, 'x')(row['size_ratio'])} smaller.")
 
-    `illustrative(family)` says whether a family's numbers (None: all families') can carry advice.
+
+def finding_lines(table: pd.DataFrame, found: Findings, results: Results) -> list[str]:
+    """Every finding as one line of text, computed from the table; one budget per family, then one overall, then
+    what to deploy per family.
+
+    `results.illustrative(family)` says whether a family's numbers (None: all families') can carry advice.
     """
+    illustrative = results.illustrative
     label = METRICS[found.metric]
     several = len(found.recommendations) > 1
     budgets = [line for family, rec in found.recommendations.items()
                for line in budget_lines(table, rec, illustrative(family), f"{family}: " if several else "")]
     if found.overall is not None:
         budgets += budget_lines(table, found.overall, illustrative(None), "Overall, any family: ")
-    budgets += [deploy_line(table, family, rec, illustrative(family)) for family, rec in found.recommendations.items()
-                if np.isfinite(rec.floor)]
+    budgets += [untrained_deploy_line(table, family, rec) if results.untrained(family) else
+                deploy_line(table, family, rec, illustrative(family))
+                for family, rec in found.recommendations.items() if np.isfinite(rec.floor)]
     return [f"Most accurate ({label}): {_picked(table, found.most_accurate, found.metric)}",
             f"Smallest on disk: {_picked(table, found.smallest, found.metric)}",
             f"Fastest (median latency): {_picked(table, found.fastest, found.metric)}",
@@ -177,5 +193,5 @@ def summary_markdown(results: Results, table: pd.DataFrame, found: Findings) -> 
     """results/summary.md: provenance, the table, its legend and the findings."""
     parts = ["# Compression results", "\n".join(f"> {line}" for line in header_lines(results)),
              markdown_table(display_rows(table), HEADERS), legend(results.threshold), "## Findings",
-             "\n".join(f"- {line}" for line in finding_lines(table, found, results.illustrative))]
+             "\n".join(f"- {line}" for line in finding_lines(table, found, results))]
     return "\n\n".join(parts) + "\n"
