@@ -41,7 +41,7 @@ from facecompress.sources import DETECTORS, ONNX_FAMILIES, family_source, planne
 
 DEFAULTS = Settings()
 STUDY = Settings(structured=(0.5, 0.75), study=True, search_methods=("minmax", "percentile", "entropy"),
-                 search_images=32)
+                 search_scopes=("all", "conv"), search_images=32)
 log = logging.getLogger("inference")
 
 

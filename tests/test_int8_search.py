@@ -88,11 +88,12 @@ def test_the_sensitive_head_is_kept_float_and_the_rest_stays_int8(tiny_source, t
     chosen = run.run()
     full = run.trials[0]
     assert full.stage == "full" and full.drop_points > 50  # every score rounded away
-    assert chosen.within_budget and "head_conv" in chosen.float_nodes and "stem_conv" not in chosen.float_nodes
-    model = onnx.load(chosen.file)
+    assert [t.stage for t in run.trials] == ["full", "bound", "sensitivity", "sensitivity", "greedy"]
+    greedy = run.trials[-1]  # the head, most harmful alone, is the one region kept float
+    assert greedy.within_budget and greedy.float_nodes == ("head_conv",)
+    model = onnx.load(greedy.file)
     assert not quantized(model, "head_conv") and quantized(model, "stem_conv")
-    assert [t.stage for t in run.trials] == ["full", "sensitivity", "sensitivity", "greedy"]
-    assert {row["stage"] for row in map(lambda t: t.row(), run.trials)} == {"full", "sensitivity", "greedy"}
+    assert chosen.within_budget and "head_conv" in chosen.float_nodes  # the faster of greedy and bound
 
 
 def test_an_insensitive_graph_stays_int8_throughout(tmp_path):
@@ -105,6 +106,7 @@ def test_an_insensitive_graph_stays_int8_throughout(tmp_path):
 def test_an_unreachable_budget_gives_the_most_agreeing_trial_flagged(tiny_source, tmp_path):
     run = search(tiny_source, tmp_path, budget=-1.0)
     chosen = run.run()
+    assert [t.stage for t in run.trials] == ["full", "bound"]  # every region float is outside it too: stop
     assert not chosen.within_budget
     assert chosen.agreement_ap50 == max(t.agreement_ap50 for t in run.trials)
 

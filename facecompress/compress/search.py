@@ -4,9 +4,11 @@ How the search moves, every step a trial written to the trace (`Trial`, one CSV 
 1. `full`: every calibration method in every scope ("conv": convolutions and matrix products; "all": every
    operator ONNX Runtime can quantize, which leaves fewer float islands and so fewer Quantize/Dequantize
    pairs). Ranges are calibrated once per method and cached, whatever the scope.
-2. `sensitivity`: from the most agreeing method of each scope, each float region (`qdq_graph.float_regions`:
-   the stem, each output head, each upsampling step) kept float alone, to measure what it costs.
-3. `greedy`: regions added most harmful first until the agreement lost is within the budget.
+2. `bound`: if the most agreeing method of a scope loses more than the budget, every float region
+   (`qdq_graph.float_regions`: the stem, each output head, each upsampling step) kept float at once. If even
+   that is outside the budget, no choice of regions can be within it, and the scope stops there.
+3. `sensitivity`: each region kept float alone, to measure what it costs.
+4. `greedy`: regions added most harmful first until the agreement lost is within the budget.
 The variant is the fastest trial within the budget; with none, the most agreeing trial, and the entry says
 so. Agreement is AP@0.5 of the trial's detections against FP32's confident ones on check images that are
 calibration images too (never the evaluated ones when a calibration folder is given): no label is read.
@@ -157,7 +159,11 @@ class Int8Search:
         return trial
 
     def _greedy(self, bar: tqdm, method: str, scope: str, regions: list[Region]) -> None:
-        """Regions kept float one at a time, most harmful first, until the drop is within the budget."""
+        """Regions kept float one at a time, most harmful first, until the drop is within the budget; not tried
+        when keeping every region float is outside it too."""
+        bar.total += 1
+        if not regions or not self._counted(bar, "bound", method, scope, regions).within_budget:
+            return
         bar.total += 2 * len(regions)
         bar.refresh()
         alone = {r.name: self._counted(bar, "sensitivity", method, scope, [r]).agreement_ap50 for r in regions}

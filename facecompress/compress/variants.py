@@ -33,7 +33,7 @@ class Settings:
     skip: tuple[str, ...] = ()
     accuracy_budget: float = 1.0  # AP points of label-free agreement the int8_budget search may lose
     search_methods: tuple[str, ...] = ("minmax",)  # calibration methods the search tries (a study: all three)
-    search_scopes: tuple[str, ...] = ("all", "conv")
+    search_scopes: tuple[str, ...] = ("all",)  # a study adds "conv": convolutions and matrix products only
     search_images: int = 8  # check images the search measures agreement on, apart from the calibration ones
     isa: str = ""  # the CPU's instruction sets the INT8 settings were chosen for (compress.isa)
     int8_basis: str = ""  # why those settings: measured here, or ONNX Runtime's guidance
