@@ -120,7 +120,7 @@ def deploy_line(table: pd.DataFrame, family: str, rec: Recommendation, illustrat
             f"{rec.reference}; Easy / Medium / Hard {' / '.join(f'{c:+.1f}' for c in changes.values())} AP points "
             "(labelled, on the evaluated images)")
     if np.isfinite(row.get("search_drop", np.nan)):
-        line += (f"; its INT8 search estimated {-row['search_drop']:+.1f} points of agreement with FP32 on "
+        line += (f"; its INT8 search estimated {0.0 - row['search_drop']:+.1f} points of agreement with FP32 on "
                  f"calibration images, label-free, against {changes['wider_hard']:+.1f} Hard points measured")
     return line + "."
 
@@ -133,7 +133,7 @@ def untrained_deploy_line(table: pd.DataFrame, family: str, rec: Recommendation)
     row = rows.loc[name]
     verdict = "within" if row["search_drop"] <= rec.max_drop else "outside"
     return (f"Deploy ({family}, UNTRAINED, judged on agreement with FP32 only, illustrative): {name} is {verdict} "
-            f"the {rec.max_drop:g}-point budget ({-row['search_drop']:+.1f} points of agreement on calibration "
+            f"the {rec.max_drop:g}-point budget ({0.0 - row['search_drop']:+.1f} points of agreement on calibration "
             f"images; AP@0.5 {fraction(row['agreement_ap50'])} against FP32 on the evaluated images), "
             f"{_scaled(1, 2, 'x')(row['speedup'])} faster and {_scaled(1, 2, 'x')(row['size_ratio'])} smaller.")
 
@@ -167,10 +167,11 @@ def header_lines(results: Results) -> list[str]:
     lines += [f"UNTRAINED {family} (random weights): its accuracy figures measure the pipeline, not a face detector."
               for family in results.families if results.untrained(family)]
     lines += [f"SKIPPED family {family}, not built: {why}" for family, why in results.skipped.items()]
-    lines += [f"{family}: calibration overlaps evaluation (its INT8 files were calibrated on evaluated images; "
-              "pass inference.py --calibration-dir for figures that are results)"
-              for family, header in results.families.items()
-              if header.get("calibration", {}).get("overlaps_evaluation")]
+    overlapping = [family for family, header in results.families.items()
+                   if header.get("calibration", {}).get("overlaps_evaluation")]
+    if overlapping:
+        lines.append(f"Calibration overlaps evaluation for {', '.join(overlapping)}: their INT8 files were calibrated "
+                     "on evaluated images; pass inference.py --calibration-dir for figures that are results.")
     if results.generated:
         lines.append("GENERATED SAMPLE, not WIDER FACE: these accuracies say nothing about WIDER FACE.")
     if results.illustrative():
