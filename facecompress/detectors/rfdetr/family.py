@@ -15,7 +15,7 @@ from .decoding import decode
 from .preprocessing import preprocess
 
 DECODER_VERSION = 1  # bump when preprocess or decode changes what they return: cached predictions are then re-made
-METHODS = ("export-fp32", "unstructured-l1", "structured", "dynamic-int8", "static-qdq-int8", "fp16")
+METHODS = ("export-fp32", "unstructured-l1", "structured", "dynamic-int8", "static-qdq-int8", "int8-budget", "fp16")
 
 
 @dataclass(frozen=True)
