@@ -9,13 +9,16 @@ Measured on the 2-core AMD EPYC this project runs on (flags: avx2, no AVX-512, n
 static QDQ INT8 (U8S8, per channel, MinMax on 16 calibration images), agreement with FP32 (AP@0.5 against
 FP32's detections scoring >= 0.5) on 48 other calibration images:
 
-    weights                        agreement   reproduced
-    s8, reduce_range (7-bit)         0.997       0.975
-    s8, full range                   0.978       0.887     (the 16-bit saturation, visible)
-    u8 (U8U8)                        0.997       0.989     slower than U8S8 here
-    s8 activations (S8S8)            0.997       0.975     slower than U8S8 here
+    weights                        agreement   reproduced   INT8 convolution kernel time (profiled)
+    s8, reduce_range (7-bit)         0.997       0.975        1.00 (QLinearConv 0.69x of FP32's Conv)
+    s8, full range                   0.978       0.887        1.01 (the 16-bit saturation, visible in accuracy)
+    u8 (U8U8)                        0.997       0.989        1.35 (slower kernels)
+    s8 activations (S8S8)            0.997       0.975        slower in interleaved timing
 
-So without VNNI: U8S8 with reduce_range. With VNNI or AMX nothing here could measure it; the choice follows
+(timings taken on a machine shared with other jobs: ratios, not milliseconds.) Without VNNI the INT8
+convolutions are only about 1.45x faster than the float ones (SCRFD-2.5G, CenterFace alike), against the
+2.1-2.3x measured on a CPU with VNNI: INT8 buys less here whatever the recipe. So without VNNI: U8S8 with
+reduce_range. With VNNI or AMX nothing here could measure it; the choice follows
 ONNX Runtime's guidance (full range) and the manifest says which basis each choice has. Per-channel
 weight scales cost no speed and are kept everywhere.
 """
@@ -53,18 +56,18 @@ def read_isa(cpuinfo: str | None = None) -> Isa:
 
 @dataclass(frozen=True)
 class Int8Choice:
-    """Quantization settings for one ISA, and why: 'measured' here or 'onnxruntime guidance' (not measured here)."""
+    """The setting that depends on the ISA, and why: 'measured' here or 'onnxruntime guidance' (not measured here).
+
+    U8S8 kernels and per-channel weight scales are every ISA's choice (inference.py's defaults).
+    """
 
     reduce_range: bool
-    weight_type: str  # "s8": U8S8 kernels
-    activation_type: str
-    per_channel: bool
     basis: str
 
 
 def int8_choice(isa: Isa) -> Int8Choice:
     """The settings this module's measurements (and, where none could be made, ONNX Runtime's guidance) give `isa`."""
     if isa.vnni or isa.amx:
-        return Int8Choice(False, "s8", "u8", True, "onnxruntime guidance for VNNI/AMX (not measured on this project's CPU)")
-    return Int8Choice(True, "s8", "u8", True, "measured: AVX2 without VNNI saturates full-range U8S8 (agreement "
-                                             "0.978 vs 0.997 with 7-bit weights, SCRFD-2.5G)")
+        return Int8Choice(False, "onnxruntime guidance for VNNI/AMX (not measured on this project's CPU)")
+    return Int8Choice(True, "measured: AVX2 without VNNI saturates full-range U8S8 (agreement 0.978 vs 0.997 with "
+                            "7-bit weights, SCRFD-2.5G)")
