@@ -25,7 +25,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from facecompress.cli import add_dataset_args, add_source_args, reports_wall_time, setup_logging
+from facecompress.cli import add_dataset_args, add_source_args, points, reports_wall_time, setup_logging
 from facecompress.compress.builder import SUMMARY_COLUMNS, Builder, manifest_header, summary_rows
 from facecompress.compress.inputs import from_dataset, from_folder
 from facecompress.compress.isa import int8_choice, read_isa
@@ -99,7 +99,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                             "and every output says calibration overlaps evaluation)")
     quant.add_argument("--calibration-images", type=int, default=16,
                        help="images for static calibration and head/channel importance (default: %(default)s)")
-    quant.add_argument("--accuracy-budget", type=float, default=DEFAULTS.accuracy_budget, metavar="POINTS",
+    quant.add_argument("--accuracy-budget", type=points, default=DEFAULTS.accuracy_budget, metavar="POINTS",
                        help="AP points of agreement with FP32 the int8_budget search may lose (default: %(default)s)")
     quant.add_argument("--search-methods", nargs="+", choices=list(CALIBRATIONS), default=None,
                        help=f"calibration methods the int8_budget search tries (default: {list(DEFAULTS.search_methods)}, "
@@ -129,17 +129,15 @@ def settings_from(args: argparse.Namespace) -> Settings:
                     reduce_range=reduce_range, dynamic_keep_float=tuple(args.dynamic_keep_float),
                     per_channel=not args.no_per_channel, activation_type=args.activation_type,
                     fp16_tables=not args.fp32_tables, skip=tuple(args.skip), accuracy_budget=args.accuracy_budget,
-                    search_methods=tuple(args.search_methods or base.search_methods),
-                    search_images=args.search_images or base.search_images, isa=isa.describe(), int8_basis=basis,
+                    search_methods=tuple(args.search_methods or base.search_methods), search_scopes=base.search_scopes,
+                    search_images=base.search_images if args.search_images is None else args.search_images, isa=isa.describe(), int8_basis=basis,
                     nncf=args.nncf)
 
 
 def check_flags(args: argparse.Namespace) -> None:
     """Refuse flag combinations that cannot mean anything."""
-    if args.parity_images < 1 or args.calibration_images < 1 or (args.search_images or 1) < 1:
+    if min(args.parity_images, args.calibration_images, 1 if args.search_images is None else args.search_images) < 1:
         raise InputError("--parity-images, --calibration-images and --search-images must be at least 1")
-    if args.accuracy_budget < 0:
-        raise InputError(f"--accuracy-budget {args.accuracy_budget}: must not be negative")
     onnx_families = [d for d in args.detector if d in ONNX_FAMILIES]
     if args.onnx and len(onnx_families) != 1:
         raise InputError(f"--onnx {args.onnx}: name exactly one of {', '.join(ONNX_FAMILIES)} in --detector "

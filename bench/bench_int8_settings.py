@@ -60,8 +60,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 def build(source: Path, out: Path, calibration: list, setting: dict) -> Path:
     """One static QDQ file in `setting`, calibrated with MinMax (ranges cached between settings)."""
     options = {**BASE, **setting}
-    quantization.quantize_static_qdq(source, out, calibration, op_types=SCOPES[options.pop("scope")],
-                                     fp16_tables=False, ranges_cache=out.parent / "ranges.json", **options)
+    scope = options.pop("scope")  # ONNX Runtime calibrates only the tensors of the operators in scope
+    quantization.quantize_static_qdq(source, out, calibration, op_types=SCOPES[scope], fp16_tables=False,
+                                     ranges_cache=out.parent / f"ranges-{scope}.json", **options)
     return out
 
 

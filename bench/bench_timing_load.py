@@ -28,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from facecompress.core.artifacts import MANIFEST, read_manifest, reference_of  # noqa: E402
-from facecompress.core.errors import exit_on_input_error  # noqa: E402
+from facecompress.core.errors import check_known, exit_on_input_error  # noqa: E402
 from facecompress.core.tables import format_table  # noqa: E402
 from facecompress.detectors import family_for  # noqa: E402
 from facecompress.run.sessions import OnnxRunner, check_file  # noqa: E402
@@ -118,6 +118,8 @@ def main(argv=None) -> None:
     if manifest is None or not manifest["variants"]:
         print(f"skipped: {Path(args.models) / MANIFEST} has no variants yet; run `make all` first")
         return
+    if args.variants:
+        check_known("--variants", args.variants, list(manifest["variants"]), "in the manifest")
     names = chosen(manifest, args.variants)
     family = family_for(manifest["families"][manifest["variants"][names[0]]["family"]])
     batch = np.random.default_rng(0).uniform(0, 1, family.input_shape).astype(np.float32)

@@ -50,7 +50,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def link(target: Path, name: Path) -> None:
-    """`name` -> `target`, made once; a name that points elsewhere is replaced."""
+    """`name` -> `target`, made once; a name that points elsewhere is replaced, a real folder there refused."""
+    if name.exists() and not name.is_symlink():
+        raise SystemExit(f"error: {name} is a real file or folder, not a link this script made; remove it")
     if name.is_symlink() and Path(os.readlink(name)) == target:
         return
     if name.is_symlink():
@@ -67,7 +69,10 @@ def lay_out(args: argparse.Namespace, out: Path) -> tuple[Path, Path, Path]:
     if missing:
         raise SystemExit(f"error: {images}: no event folder {', '.join(missing)}")
     for event in events:
-        side = "report/images" if event in args.report_events else "calibration"
+        side, other = ("report/images", "calibration") if event in args.report_events else ("calibration",
+                                                                                            "report/images")
+        if (out / other / event).is_symlink():  # an earlier split put it on the other side
+            (out / other / event).unlink()
         link(images / event, out / side / event)
     for name in ANNOTATIONS:
         folder = Path(args.ground_truth or args.split) if name.endswith(".mat") else Path(args.split)

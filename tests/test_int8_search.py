@@ -143,3 +143,12 @@ def test_each_calibration_method_is_the_one_run_and_its_ranges_are_reused(tiny_s
 def _input_scale(path) -> float:
     return float(next(numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer
                       if i.name == "input_scale"))
+
+
+def test_both_scopes_search_with_their_own_calibrated_ranges(tiny_source, tmp_path):
+    """The every-operator scope needs ranges the conv-only calibration never takes: each scope calibrates its own."""
+    run = search(tiny_source, tmp_path, scopes=("conv", "all"))
+    chosen = run.run()
+    assert {t.scope for t in run.trials} == {"conv", "all"} and chosen.within_budget
+    assert sorted(p.name for p in (tmp_path / "work").glob("ranges-*.json")) == ["ranges-minmax-all.json",
+                                                                                  "ranges-minmax-conv.json"]

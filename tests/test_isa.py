@@ -40,3 +40,11 @@ def test_the_chosen_settings_reach_the_recipe(monkeypatch):
     assert forced.reduce_range is True and forced.int8_basis == "--reduce-range on"
     monkeypatch.setattr(inference, "read_isa", lambda: isa.read_isa(ZEN3))
     assert inference.settings_from(inference.parse_args([])).reduce_range is True
+
+
+def test_a_study_searches_more_than_the_first_run():
+    import inference
+
+    first, study = (inference.settings_from(inference.parse_args(a)) for a in ([], ["--study"]))
+    assert first.search_scopes == ("all",) and study.search_scopes == ("all", "conv")
+    assert len(study.search_methods) == 3 > len(first.search_methods) and study.search_images > first.search_images

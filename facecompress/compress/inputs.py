@@ -1,7 +1,8 @@
 """The images one family's variants are made with: calibration, the INT8 search's check images, and parity.
 
 With a calibration folder (`--calibration-dir`) calibration and checking read only that folder, and the
-manifest lists each image with its sha256; an image whose bytes are also among the evaluated ones is named
+manifest header lists each calibration image with its sha256 (the check images are in the search's entry,
+so that another --search-images rebuilds the search alone); an image whose bytes are also among the evaluated ones is named
 as an overlap. Without one, both fall back to a seeded subset of the evaluated images, and the manifest and
 the summary say "calibration overlaps evaluation". Parity (a check of each file against the model it came
 from, not a reported accuracy) always uses a few evaluated images.
@@ -74,7 +75,7 @@ def from_folder(root: str | os.PathLike, dataset: Dataset, family: Family, calib
         log.warning("%s: %d calibration image(s) are also evaluated images (%s ...): %s", root, len(overlaps),
                     overlaps[0], OVERLAP)
     record = {"source": "folder", "folder": str(root), "overlaps_evaluation": bool(overlaps),
-              "overlapping": overlaps, "check_overlaps_calibration": len(triples) <= calibration, "images": records}
+              "overlapping": overlaps, "images": records[:len(calibrating)]}  # the check images: in the search's entry
     return Inputs(calibrating, _check(checking), parity_triples, record)
 
 
@@ -84,5 +85,5 @@ def from_dataset(dataset: Dataset, family: Family, calibration: int, check: int,
     calibrating, parity_triples = load_inputs(dataset, family, calibration + check, parity, skip_unreadable, seed)
     used, checking = calibrating[:calibration], calibrating[calibration:] or calibrating[:check]
     record = {"source": "evaluation images", "overlaps_evaluation": True, "note": OVERLAP,
-              "images": [{"name": n} for n, _, _ in calibrating]}
+              "images": [{"name": n} for n, _, _ in used]}
     return Inputs(used, _check(checking), parity_triples, record)

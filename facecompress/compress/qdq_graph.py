@@ -1,7 +1,8 @@
 """Reading a graph for INT8: the regions a search may keep float, and what a QDQ file leaves float.
 
 A node kept float between INT8 neighbours costs a Dequantize before it and a Quantize after it, and on these
-CPUs that traffic, not the INT8 kernels, is what held CenterFace's INT8 back (`shared/QUANT-NOTES`). So the
+CPUs that traffic, not the INT8 kernels, is what held CenterFace's INT8 back (profiled: Dequantize and Quantize
+took 250 of its 625 ms with convolutions alone quantized, 11 ms with every operator). So the
 search keeps whole regions float, never scattered nodes: the first convolution (it sees raw pixels), each
 output head (the nodes that feed one output alone, back to its last weighted layer: it sets the scores or
 the boxes), and each

@@ -3,15 +3,17 @@
 How the search moves, every step a trial written to the trace (`Trial`, one CSV row each):
 1. `full`: every calibration method in every scope ("conv": convolutions and matrix products; "all": every
    operator ONNX Runtime can quantize, which leaves fewer float islands and so fewer Quantize/Dequantize
-   pairs). Ranges are calibrated once per method and cached, whatever the scope.
+   pairs). Ranges are calibrated once per method and scope and cached (ONNX Runtime calibrates only the
+   tensors of the operators in scope).
 2. `bound`: if the most agreeing method of a scope loses more than the budget, every float region
    (`qdq_graph.float_regions`: the stem, each output head, each upsampling step) kept float at once. If even
    that is outside the budget, no choice of regions can be within it, and the scope stops there.
 3. `sensitivity`: each region kept float alone, to measure what it costs.
 4. `greedy`: regions added most harmful first until the agreement lost is within the budget.
 The variant is the fastest trial within the budget; with none, the most agreeing trial, and the entry says
-so. Agreement is AP@0.5 of the trial's detections against FP32's confident ones on check images that are
-calibration images too (never the evaluated ones when a calibration folder is given): no label is read.
+so. Agreement is AP@0.5 of the trial's detections against FP32's confident ones on check images drawn from
+the calibration source apart from the calibration images (never the evaluated ones when a calibration folder
+is given): no label is read.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import onnx
 from tqdm import tqdm
 
 from ..core.atomic import atomic_path
+from ..core.errors import InputError
 from ..detectors.family import Family
 from ..evaluation.accuracy import agreement_confidence
 from ..evaluation.metrics import agreement
@@ -49,9 +52,9 @@ class SearchSpace:
     """What a search may try; the first-run set tries less than a study (see inference.py)."""
 
     methods: tuple[str, ...] = ("minmax",)
-    scopes: tuple[str, ...] = ("all", "conv")
+    scopes: tuple[str, ...] = ("all",)
     rounds: int = 5  # timing rounds per trial, each paired with FP32
-    max_regions: int = 16  # regions measured for sensitivity, in graph order
+    max_regions: int = 16  # regions measured for sensitivity: the stem, the heads, then the upsampling steps
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,9 @@ class Int8Search:
         self.reference = detections(source, family, check, threads)
         self.confidence, _ = agreement_confidence(self.reference, AGREEMENT_CONFIDENCE)
         self.baseline = agreement(self.reference, self.reference, self.confidence).ap50
+        if not np.isfinite(self.baseline):
+            raise InputError(f"{self.label}: FP32 finds no face above {SCORE_FLOOR} on the {len(check.names)} check "
+                             "images, so agreement cannot be measured; give other or more --search-images")
         self.trials: list[Trial] = []
         self._fp32 = make_session(source, threads)
 
@@ -129,7 +135,7 @@ class Int8Search:
         nodes = tuple(n for r in regions for n in r.nodes)
         quantization.quantize_static_qdq(self.source, path, self.calibration, op_types=SCOPES[scope],
                                          calibration=method, float_nodes=nodes,
-                                         ranges_cache=self.workdir / f"ranges-{method}.json", **self.options)
+                                         ranges_cache=self.workdir / f"ranges-{method}-{scope}.json", **self.options)
         agreed = agreement(detections(path, self.family, self.check, self.threads), self.reference,
                            self.confidence).ap50
         drop = round((self.baseline - agreed) / AP_POINT, 3)
@@ -162,7 +168,7 @@ class Int8Search:
         """Regions kept float one at a time, most harmful first, until the drop is within the budget; not tried
         when keeping every region float is outside it too."""
         bar.total += 1
-        if not regions or not self._counted(bar, "bound", method, scope, regions).within_budget:
+        if not regions or not self._counted(bar, "bound", method, scope, regions).within_budget or len(regions) == 1:
             return
         bar.total += 2 * len(regions)
         bar.refresh()

@@ -36,7 +36,8 @@ RUNTIME_MARKERS = {"onnxruntime": "o", "openvino": "P", "torch": "X"}  # P: a pl
 PRECISION_FILLS = {"fp32": "full", "bf16": "left"}
 FIXED = {REFERENCE: ("#000000", "o"), TORCH_ROW: ("#7f7f7f", "X")}
 _FAMILIES = ("original", "pruned", "structured")
-_ORIGINAL_BASED = {REFERENCE, "quantized", "static_int8", "fp16"}
+STATIC_INT8 = ("static_int8", "int8_budget", "nncf_int8", "nncf_accuracy_int8")  # static QDQ files, however searched
+_ORIGINAL_BASED = {REFERENCE, "quantized", "fp16", *STATIC_INT8}
 _AMOUNT = re.compile(r"^(pruned|structured)_(\d+(?:\.\d+)?)")
 
 
@@ -52,7 +53,7 @@ class Style:
 def precision_of(name: str) -> str:
     """'fp32', 'int8', 'static_int8' or 'fp16' of the file, read from the manifest's naming scheme."""
     name = variant_of(name)
-    if name.endswith("static_int8"):
+    if name.endswith(STATIC_INT8):
         return "static_int8"
     if name.endswith("_int8") or name == "quantized":
         return "int8"

@@ -119,7 +119,7 @@ def deploy_line(table: pd.DataFrame, family: str, rec: Recommendation, illustrat
             f"{_scaled(1, 2, 'x')(row['speedup'])} faster and {_scaled(1, 2, 'x')(row['size_ratio'])} smaller than "
             f"{rec.reference}; Easy / Medium / Hard {' / '.join(f'{c:+.1f}' for c in changes.values())} AP points "
             "(labelled, on the evaluated images)")
-    if np.isfinite(row.get("search_drop", np.nan)):
+    if np.isfinite(row.get("search_drop", np.nan)) and name == variant_of(name):  # searched in ONNX Runtime
         line += (f"; its INT8 search estimated {0.0 - row['search_drop']:+.1f} points of agreement with FP32 on "
                  f"calibration images, label-free, against {changes['wider_hard']:+.1f} Hard points measured")
     return line + "."

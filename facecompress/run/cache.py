@@ -118,10 +118,16 @@ def cached_models(names: list[str], manifest: dict, results: Path, floor: float,
     """Models whose prediction folder was made by what the manifest now describes (any number of images)."""
     def current(name: str) -> bool:
         try:
-            return read_key(predictions_dir(results, name)) == row_key(name, manifest, floor, threads)
+            recorded, key = read_key(predictions_dir(results, name)), row_key(name, manifest, floor, threads)
         except InputError as err:  # the reference row's checkpoint changed or vanished
             log.warning("%s: cached predictions not used: %s", name, err)
             return False
+        if recorded is not None and recorded != key:  # made another way: say which, not leave it out silently
+            changed = sorted(k for k in key if recorded.get(k) != key[k])
+            log.warning("%s: cached predictions left out of the tables: made with another %s; "
+                        "`python benchmark.py --only %s` (with the same flags) predicts them again", name,
+                        ", ".join(changed), name)
+        return recorded == key
     return [n for n in names if (variant_of(n) in manifest["variants"] or n == TORCH_ROW) and current(n)]
 
 
