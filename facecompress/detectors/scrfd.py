@@ -39,7 +39,7 @@ MEAN, STD = 127.5, 128.0
 # PIL's bilinear (which smooths when shrinking) 0.959/0.953/0.830: tiny faces lose more to the blur.
 RESAMPLE = Image.Resampling.NEAREST
 METHODS = ("export-fp32", "unstructured-l1", "dynamic-int8", "static-qdq-int8", "int8-budget", "nncf-int8",
-           "nncf-int8-accuracy", "fp16")  # from the ONNX file itself
+           "nncf-int8-accuracy", "fp16", "channel-l1", "channel-l1-recovered")  # from the ONNX file itself
 CHANNELS = {"score": 1, "box": 4, "keypoints": 10}
 
 WEIGHTS = PublishedFile(

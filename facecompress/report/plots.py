@@ -18,6 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from ..compress.channel_recipe import RECOVERED
 from ..core.artifacts import reference_of
 from ..report.findings import AP_POINT, pareto_front
 from ..report.results import METRICS
@@ -37,6 +38,8 @@ MARKER_SIZE = 9
 TITLE_POINTS, LEGEND_POINTS = 11, 9
 CHAR_EM = 0.62  # widest average DejaVu Sans character run (capitals and digits) in ems: wrapping at it keeps lines in
 LEGEND_ROW_POINTS = 16  # one legend entry (9 pt text, 9 pt marker, spacing): measured 15 pt
+LEGEND_MARGIN_POINTS = 40  # a legend column's marker, its gap to the text and the gap to the next column
+MIN_AXES_INCHES = 6.0  # what the plotting area keeps, beside the legend, however many models it lists
 MARKER_NAMES = {"o": "circle", "P": "plus", "X": "cross", "*": "star"}  # how a title names a runtime's marker
 FRONT_STYLE = {"color": "#444444", "linestyle": "--", "linewidth": 1.2, "zorder": 1}
 
@@ -75,13 +78,25 @@ def legend_columns(entries: int, inches: float, title_lines: int) -> int:
     return max(1, math.ceil(entries / max(1, int(free // LEGEND_ROW_POINTS))))
 
 
+def legend_inches(names: Sequence[str], columns: int) -> float:
+    """Width of a legend of `columns` columns: each as wide as the longest name, plus its marker and spacing."""
+    longest = max((len(n) for n in names), default=0)
+    return columns * (longest * LEGEND_POINTS * CHAR_EM + LEGEND_MARGIN_POINTS) / 72
+
+
 def _figure(inches: tuple[float, float], title: str, names: list[str], styles: dict[str, Style]) -> Figure:
-    """A constrained-layout figure with the provenance title, wrapped, and the models' legend on the right."""
-    fig = Figure(figsize=inches, layout="constrained")
-    text = wrapped(title, inches[0])
+    """A constrained-layout figure with the provenance title, wrapped, and the models' legend on the right.
+
+    A legend of many columns (a study with channel-pruned variants lists over 60 models) would squeeze the
+    axes to nothing; the figure is widened instead, so the axes keep at least MIN_AXES_INCHES.
+    """
+    columns = legend_columns(len(names), inches[1], wrapped(title, inches[0]).count("\n") + 1)
+    width = max(inches[0], MIN_AXES_INCHES + legend_inches(names, columns))
+    fig = Figure(figsize=(width, inches[1]), layout="constrained")
+    text = wrapped(title, width)
     fig.suptitle(text, fontsize=TITLE_POINTS)
     fig.legend(handles=_handles(names, styles), loc="outside right center", title="model", fontsize=LEGEND_POINTS,
-               ncols=legend_columns(len(names), inches[1], text.count("\n") + 1))
+               ncols=columns)
     return fig
 
 
@@ -149,6 +164,16 @@ def _budget_lines(ax: Axes, table: pd.DataFrame, metric: str, max_drop: float, s
             ax.axhline(floor, linestyle="--", linewidth=0.8, zorder=1, color=styles[reference_of(family)].colour)
 
 
+def _recovery_arrows(ax: Axes, table: pd.DataFrame, metric: str) -> None:
+    """An arrow from each channel-pruned network before recovery to the same network after it."""
+    points = table.dropna(subset=["median_ms", metric]).drop_duplicates("model").set_index("model")
+    for name in points.index[points["method"] == "channel-l1"]:
+        if name + RECOVERED in points.index:
+            start, end = points.loc[name], points.loc[name + RECOVERED]
+            ax.annotate("", xy=(end["median_ms"], end[metric]), xytext=(start["median_ms"], start[metric]),
+                        arrowprops={"arrowstyle": "->", "color": "#666666", "linewidth": 0.8}, zorder=1)
+
+
 def latency_figure(table: pd.DataFrame, front: list[str], metric: str, styles: dict[str, Style],
                    title: str, max_drop: float = 1.0) -> Figure:
     """Median latency (p90 as the error bar's right end) against accuracy, the Pareto front and each family's
@@ -162,6 +187,7 @@ def latency_figure(table: pd.DataFrame, front: list[str], metric: str, styles: d
         ax.errorbar(row["median_ms"], row[metric], xerr=spread, color=styles[row["model"]].colour,
                     linewidth=1, capsize=3, zorder=2)
     _scatter(ax, rows, "median_ms", metric, styles)
+    _recovery_arrows(ax, rows, metric)
     _front(ax, rows, front, "median_ms", metric)
     _budget_lines(ax, rows, metric, max_drop, styles)
     ax.set(xlabel=f"{LATENCY_LABEL}; bar to p90",

@@ -24,21 +24,23 @@ PALETTE = ("#1f77b4", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#a
            "#c49c94", "#f7b6d2", "#dbdb8d", "#9edae5", "#393b79", "#843c39", "#7b4173", "#5254a3", "#ad494a",
            "#a55194", "#bd9e39")
 # Every other detector in one colour family, its FP32 original in the darkest shade, so a glance tells detectors
-# apart: sixteen shades each, enough for a family's full study set (13 variants with the NNCF ones).
+# apart: 24 shades each, enough for a family's full study set (21 variants with the NNCF and channel-pruned ones).
 SHADES = {"scrfd": ("#00441b", "#238b45", "#74c476", "#006d2c", "#41ab5d", "#a1d99b", "#2ca25f", "#c7e9c0",
-                    "#005a32", "#31a354", "#78c679", "#004529", "#1b7837", "#5aae61", "#0e5c2f", "#8fd18f"),
+                    "#005a32", "#31a354", "#78c679", "#004529", "#1b7837", "#5aae61", "#0e5c2f", "#8fd18f",
+                    "#00381a", "#3b9a5a", "#66bd63", "#0b6b3a", "#4dac6f", "#b7e2b1", "#1e8449", "#97d59a"),
           "centerface": ("#7f2704", "#d94801", "#fd8d3c", "#a63603", "#f16913", "#fdae6b", "#e6550d", "#fdd0a2",
-                         "#8c2d04", "#cc4c02", "#fe9929", "#662506", "#b35806", "#e08214", "#fdb863", "#993404")}
+                         "#8c2d04", "#cc4c02", "#fe9929", "#662506", "#b35806", "#e08214", "#fdb863", "#993404",
+                         "#6b2a05", "#c2410c", "#f4a261", "#9a3b0a", "#ee7a30", "#fcc08a", "#d8640f", "#feb24c")}
 OTHER_SHADES = ("#3f007d", "#6a51a3", "#9e9ac8", "#54278f", "#807dba", "#bcbddc", "#4a1486", "#756bb1",
                 "#dadaeb", "#2d004b", "#8073ac", "#b2abd2")
 MARKERS = {"fp32": "o", "int8": "s", "static_int8": "^", "fp16": "D"}
 RUNTIME_MARKERS = {"onnxruntime": "o", "openvino": "P", "torch": "X"}  # P: a plus, unlike every precision marker
 PRECISION_FILLS = {"fp32": "full", "bf16": "left"}
 FIXED = {REFERENCE: ("#000000", "o"), TORCH_ROW: ("#7f7f7f", "X")}
-_FAMILIES = ("original", "pruned", "structured")
+_FAMILIES = ("original", "pruned", "structured", "channel")
 STATIC_INT8 = ("static_int8", "int8_budget", "nncf_int8", "nncf_accuracy_int8")  # static QDQ files, however searched
 _ORIGINAL_BASED = {REFERENCE, "quantized", "fp16", *STATIC_INT8}
-_AMOUNT = re.compile(r"^(pruned|structured)_(\d+(?:\.\d+)?)")
+_AMOUNT = re.compile(r"^(pruned|structured|channel)_(\d+(?:\.\d+)?)")
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ def precision_of(name: str) -> str:
 
 
 def _family(name: str) -> tuple[int, float]:
-    """(family rank, amount): original-based 0, pruned 1, structured 2, anything else last."""
+    """(family rank, amount): original-based 0, pruned 1, structured 2, channel-pruned 3, anything else last."""
     match = _AMOUNT.match(name)
     if match:
         return _FAMILIES.index(match.group(1)), float(match.group(2))

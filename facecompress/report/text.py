@@ -11,6 +11,7 @@ from ..core.artifacts import REFERENCE, model_name, reference_of
 from ..core.rows import variant_of
 from ..run.timing import BUSY_SPREAD, P90_MIN_RUNS
 from .findings import AP_POINT, Findings, Pick, Recommendation
+from .pruning import CHANNEL_COLUMNS, channel_rows, sparse_line
 from .results import METRICS, Results
 
 
@@ -190,9 +191,18 @@ def header_lines(results: Results) -> list[str]:
     return lines
 
 
+def pruning_parts(table: pd.DataFrame, variants: dict) -> list[str]:
+    """The pruning section: what unstructured zeros buy here, and each channel-pruned network before and after
+    recovery; nothing when the run has neither."""
+    rows, sparse = channel_rows(table, variants), sparse_line(table)
+    return (["## Pruning", *([sparse] if sparse else []), *([markdown_table(rows, CHANNEL_COLUMNS)] if rows else [])]
+            if rows or sparse else [])
+
+
 def summary_markdown(results: Results, table: pd.DataFrame, found: Findings) -> str:
-    """results/summary.md: provenance, the table, its legend and the findings."""
+    """results/summary.md: provenance, the table, its legend, the pruning section and the findings."""
     parts = ["# Compression results", "\n".join(f"> {line}" for line in header_lines(results)),
-             markdown_table(display_rows(table), HEADERS), legend(results.threshold), "## Findings",
+             markdown_table(display_rows(table), HEADERS), legend(results.threshold),
+             *pruning_parts(table, results.manifest["variants"]), "## Findings",
              "\n".join(f"- {line}" for line in finding_lines(table, found, results))]
     return "\n\n".join(parts) + "\n"
