@@ -197,12 +197,27 @@ def export_onnx(module: nn.Module, example: np.ndarray, path: str | os.PathLike,
 
     import onnx
 
+    _show_onnx2torch_the_opset()
     placeholders = [f"output_{i}" for i in range(len(output_names))]
     with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # onnx2torch's shape arithmetic warns that the trace fixes the input shape
         torch.onnx.export(module.eval(), (torch.from_numpy(example),), str(tmp), input_names=[input_name],
                           output_names=placeholders, opset_version=OPSET, dynamo=False)
         onnx.save(_renamed(onnx.load(str(tmp)), dict(zip(placeholders, output_names))), str(tmp))
+
+
+def _show_onnx2torch_the_opset() -> None:
+    """Let onnx2torch's Shape, Squeeze and Reduce modules read the opset of the export under way.
+
+    They read it from `torch.onnx.symbolic_helper.GLOBALS`. torch 2.14's backward-compatible
+    `symbolic_helper` re-exports GLOBALS or not depending on what imported torch.onnx first (the test
+    suite, run whole, got the latter: AttributeError mid-export), so the one object is bound here.
+    """
+    from onnx2torch.utils import common
+    from torch.onnx._internal.torchscript_exporter._globals import GLOBALS
+
+    if not hasattr(common.symbolic_helper, "GLOBALS"):
+        common.symbolic_helper.GLOBALS = GLOBALS
 
 
 def _renamed(model, names: dict[str, str]):
