@@ -23,9 +23,8 @@ import onnx
 from ..core.atomic import atomic_path
 from ..detectors.family import Family
 from ..evaluation.metrics import agreement
-from ..run.loop import SCORE_FLOOR, to_submission
 from ..run.sessions import make_session
-from .search import AGREEMENT_CONFIDENCE, AP_POINT, CheckImages
+from .search import AGREEMENT_CONFIDENCE, AP_POINT, CheckImages, session_detections
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +69,7 @@ class Agreement:
         """{image: N x 5} of `model` on the named check images, as the benchmark writes them."""
         if model is not self._model:
             self._model, self._session = model, make_session(model.SerializeToString(), self.threads)
-        feed = self._session.get_inputs()[0].name
-        index = {name: i for i, name in enumerate(self.check.names)}
-        return {name: to_submission(self.family.decode(self._session.run(None, {feed: self.check.inputs[index[name]]}),
-                                                       self.check.sizes[index[name]], SCORE_FLOOR)) for name in names}
+        return session_detections(self._session, self.family, self.check, names)
 
     def __call__(self, model: onnx.ModelProto, names) -> tuple[float, list[float]]:
         """(agreement AP@0.5 over the images, each image's own; an image FP32 finds nothing on agrees fully)."""

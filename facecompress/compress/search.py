@@ -95,10 +95,15 @@ class Trial:
 
 def detections(path: str | os.PathLike, family: Family, check: CheckImages, threads: int | None) -> dict:
     """{image: N x 5 detections} of one file on the check images, as the benchmark writes them."""
-    session = make_session(path, threads)
-    name = session.get_inputs()[0].name
-    return {image: to_submission(family.decode(session.run(None, {name: array}), size, SCORE_FLOOR))
-            for image, array, size in zip(check.names, check.inputs, check.sizes)}
+    return session_detections(make_session(path, threads), family, check, check.names)
+
+
+def session_detections(session, family: Family, check: CheckImages, names) -> dict:
+    """{image: N x 5 detections} of an open session on the named check images (NNCF asks for one at a time)."""
+    feed = session.get_inputs()[0].name
+    index = {name: i for i, name in enumerate(check.names)}
+    return {name: to_submission(family.decode(session.run(None, {feed: check.inputs[index[name]]}),
+                                              check.sizes[index[name]], SCORE_FLOOR)) for name in names}
 
 
 class Int8Search:
