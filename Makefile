@@ -42,5 +42,6 @@ test: $(STAMP)
 bench: all
 	@set -e; for script in bench/*.py; do echo "== $$script"; $(PY) $$script; done
 
+# Every artifact, but each folder's README (tracked: it says what the stage writes there).
 clean:
-	rm -rf models/* results/* plots/* visualizations/*
+	find models results plots visualizations -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

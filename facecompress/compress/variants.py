@@ -149,14 +149,16 @@ def _channel_lineage(stem: str, settings: Settings, calibration_images: int, exp
     if settings.recovery is None or "channel-l1-recovered" not in export_params:
         return [pruned]
     name, file = f"{prefix}{base}{RECOVERED}", f"{stem}{tag}-recovered"
-    params = {"ratio": ratio, **export_params["channel-l1-recovered"], "recovery": asdict(settings.recovery),
+    recipe = {"ratio": ratio, **export_params["channel-l1-recovered"], "recovery": asdict(settings.recovery),
               "reconstruction_images": settings.reconstruction_images}
-    recovered = Spec(name, f"{file}.onnx", "channel-l1-recovered", params, name)
-    static = Spec(name + PRECISION_SUFFIX["int8-static"], f"{file}{PRECISION_TAG['int8-static']}.onnx",
-                  "static-qdq-int8", _static_params(settings, calibration_images), name, name)
-    searched = Spec(name + PRECISION_SUFFIX["int8-budget"], f"{file}{PRECISION_TAG['int8-budget']}.onnx",
-                    "int8-budget", _budget_params(settings, calibration_images), name, name)
-    return [pruned, recovered, static, searched]
+
+    def spec(precision: str, method: str, params: dict, parent: str | None) -> Spec:
+        return Spec(name + PRECISION_SUFFIX[precision], f"{file}{PRECISION_TAG[precision]}.onnx", method, params,
+                    name, parent)
+
+    return [pruned, spec("fp32", "channel-l1-recovered", recipe, None),
+            spec("int8-static", "static-qdq-int8", _static_params(settings, calibration_images), name),
+            spec("int8-budget", "int8-budget", _budget_params(settings, calibration_images), name)]
 
 
 def plan(stem: str, settings: Settings, calibration_images: int, export_params: dict[str, dict],
