@@ -193,17 +193,21 @@ def build(name: str, part: dict, args: argparse.Namespace, out: Path, command: s
     models = part["source"].models(calibration_inputs, [(a, size) for _, a, size in part["parity"]])
     builder = Builder(models, part["header"], out, part["specs"], calibration_inputs, part["settings"], command,
                       part["source"].family, part["check"])
-    status = {}
+    status, built = {}, set()
     try:
         for spec in tqdm(select(part["specs"], args.only), desc=f"{name} variants", unit="variant"):
             forced = args.force or spec.name in (args.only or [])
-            reason = "forced" if forced else rebuild_reason(manifest["variants"].get(spec.name), spec, out)
+            # a file converted from one made again is made again too: a recovery resumed for more minutes
+            # changes its network, and an INT8 file quantized from the old one would be reported as the new
+            reason = ("forced" if forced else "parent rebuilt" if spec.parent in built
+                      else rebuild_reason(manifest["variants"].get(spec.name), spec, out))
             if reason is None:
                 status[spec.name] = "reused"
                 continue
             if reason.startswith("file"):
                 log.warning("%s: %s (%s); rebuilding", spec.name, reason, out / manifest["variants"][spec.name]["file"])
             manifest["variants"][spec.name] = builder.build(spec)
+            built.add(spec.name)
             write_manifest(out / MANIFEST, manifest)
             status[spec.name] = "built" if reason in ("new", "forced") else f"rebuilt: {reason}"
     finally:

@@ -107,6 +107,17 @@ def test_only_rebuilds_identically(run, sample_dataset, tmp_path):
         {k: v for k, v in before.items() if k not in ("seconds", "command")}
 
 
+def test_a_file_made_again_makes_again_what_is_converted_from_it(run, sample_dataset, capsys):
+    out, _, manifest, _ = run
+    (out / manifest["variants"]["pruned_30"]["file"]).unlink()
+    capsys.readouterr()
+    inference.main(_args(sample_dataset, out))
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert lines["pruned_30"].rstrip().endswith("rebuilt: file missing or changed since it was built")
+    assert lines["pruned_30_int8"].rstrip().endswith("rebuilt: parent rebuilt")
+    assert lines["structured_50_int8"].rstrip().endswith("reused")
+
+
 @pytest.mark.parametrize("extra, message", [(["--only", "nonsense"], "--only nonsense"),
                                             (["--resolution", "100"], "multiple of 32")])
 def test_bad_input_is_one_line_and_exit_2(sample_dataset, tmp_path, capsys, extra, message):

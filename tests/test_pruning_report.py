@@ -55,3 +55,14 @@ def test_unstructured_rows_are_labelled_with_their_measured_speed_up():
     parts = pruning_parts(TABLE, VARIANTS)
     assert parts[0] == "## Pruning" and "| scrfd_channel_25 |" in parts[2]
     assert pruning_parts(TABLE[TABLE["method"] == "export-fp32"], {}) == []
+
+
+def test_other_runtimes_rows_add_no_network_and_a_skipped_twin_keeps_its_recovered_row():
+    others = pd.DataFrame([_row("scrfd_channel_25@openvino", "channel-l1", 0.002, 1.5),
+                           _row("scrfd_pruned_30@openvino", "unstructured-l1", 0.77, 1.0)])
+    with_others = pd.concat([TABLE, others], ignore_index=True)
+    assert [r["pruned network"] for r in channel_rows(with_others, VARIANTS)] == ["scrfd_channel_25", "scrfd_channel_50"]
+    assert "@openvino" not in sparse_line(with_others)
+    alone = TABLE[TABLE["model"] != "scrfd_channel_25"]
+    row = next(r for r in channel_rows(alone, VARIANTS) if r["pruned network"] == "scrfd_channel_25")
+    assert (row["Easy / Medium / Hard before recovery"], row["after recovery"]) == ("-", "0.650 / 0.600 / 0.550")

@@ -214,9 +214,10 @@ def _show_onnx2torch_the_opset() -> None:
     suite, run whole, got the latter: AttributeError mid-export), so the one object is bound here.
     """
     from onnx2torch.utils import common
-    from torch.onnx._internal.torchscript_exporter._globals import GLOBALS
 
     if not hasattr(common.symbolic_helper, "GLOBALS"):
+        from torch.onnx._internal.torchscript_exporter._globals import GLOBALS
+
         common.symbolic_helper.GLOBALS = GLOBALS
 
 

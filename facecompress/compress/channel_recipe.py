@@ -6,6 +6,8 @@ Planning a run and naming its variants must not load torch; `channel_pruning`, `
 
 from __future__ import annotations
 
+import hashlib
+
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -71,5 +73,8 @@ def folder_images(root: str | os.PathLike, paths: Sequence[Path], preprocess: Ca
 
 def array_images(arrays: Sequence[np.ndarray]) -> RecoveryImages:
     """Inputs already preprocessed: the calibration inputs, when there is no calibration folder."""
-    return RecoveryImages(tuple(f"calibration input {i}" for i in range(len(arrays))), lambda i: arrays[i],
+    # named by content, so a checkpoint made on other inputs (another --image-seed) is not resumed on these
+    names = tuple(f"calibration input {i} ({hashlib.sha256(a.tobytes()).hexdigest()[:16]})"
+                  for i, a in enumerate(arrays))
+    return RecoveryImages(names, lambda i: arrays[i],
                           f"the {len(arrays)} calibration inputs, drawn from the evaluated images", True)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.checksums import sha256_file
 from ..run.sessions import make_session, run_onnx
 from . import channel_pruning as cp
 from .channel_recipe import RECONSTRUCTION_CROP, RecoveryImages
@@ -76,7 +77,7 @@ class ChannelPruner:
         module, kept = cp.prune_channels(self.teacher, self.example, ratio, min_channels)
         path = Path(path)
         checkpoint, curve = path.with_suffix(".recovery.pt"), path.with_suffix(".recovery.csv")
-        identity = {"ratio": ratio, "min_channels": min_channels, "reconstruction_images": reconstruction_images, "images": list(images.names)}
+        identity = {"teacher": sha256_file(self.fp32), "ratio": ratio, "min_channels": min_channels, "reconstruction_images": reconstruction_images, "images": list(images.names)}
         refitted = 0
         if not resumable(checkpoint, recipe, identity):  # a checkpoint holds the refitted weights already
             chosen = [window(images.load(i), RECONSTRUCTION_CROP, (recipe.seed, i, 2))

@@ -205,7 +205,7 @@ def _state(checkpoint: Path, recipe: Recipe, identity: dict) -> dict | None:
     """The checkpoint's state if it holds this schedule for this network and these images, else None."""
     if not checkpoint.is_file():
         return None
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     if (state.get("schedule"), state.get("identity")) != (recipe.schedule(), identity):
         log.info("%s: another schedule or network (%s); starting over", checkpoint, state.get("schedule"))
         return None

@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..compress.channel_recipe import RECOVERED
 from ..core.artifacts import reference_of
+from ..core.rows import is_default
 
 SPARSE_LABEL = "sparse weights: no speed-up on this runtime"
 CHANNEL_COLUMNS = ["pruned network", "channels removed", "GFLOPs", "speed-up", "Easy / Medium / Hard before recovery",
@@ -44,30 +45,37 @@ def _child(get, variants: dict, parent: str, method: str) -> str:
     return f"{_ap(row)} ({_speed(row)})" if row is not None else "-"
 
 
+def _models(table: pd.DataFrame, method: str) -> list[str]:
+    """The default-runtime rows of `method` (other runtimes' rows of a variant repeat its method)."""
+    return [m for m in table.loc[table["method"] == method, "model"] if is_default(m)]
+
+
 def channel_rows(table: pd.DataFrame, variants: dict) -> list[dict[str, str]]:
-    """One row per channel-pruned network: its counts and speed, its accuracy before and after recovery."""
+    """One row per channel-pruned network: its counts and speed, its accuracy before and after recovery
+    (a network whose unrecovered twin was skipped still gets its row)."""
     rows = table.set_index("model")
     get = lambda name: rows.loc[name] if name in rows.index else None  # noqa: E731
+    recovered_ones = [m.removesuffix(RECOVERED) for m in _models(table, "channel-l1-recovered")]
     found = []
-    for name in table.loc[table["method"] == "channel-l1", "model"]:
-        before, entry = rows.loc[name], variants.get(name, {})
+    for name in dict.fromkeys(_models(table, "channel-l1") + recovered_ones):
         recovered = name + RECOVERED
-        after = get(recovered)
-        channels = entry.get("channel_pruning", {})
+        before, after = get(name), get(recovered)
+        known = before if before is not None else after
+        channels = {**variants.get(recovered, {}), **variants.get(name, {})}.get("channel_pruning", {})
         removed = (f"{1 - channels['channels_after'] / channels['channels_before']:.0%}"
                    if channels.get("channels_before") else "-")
-        found.append({"pruned network": name, "channels removed": removed, "GFLOPs": f"{before['flops'] / 1e9:.2f}",
+        found.append({"pruned network": name, "channels removed": removed, "GFLOPs": f"{known['flops'] / 1e9:.2f}",
                       "speed-up": _speed(after if after is not None else before),
                       "Easy / Medium / Hard before recovery": _ap(before), "after recovery": _ap(after),
                       **{column: _child(get, variants, recovered, method) for method, column in INT8_COLUMNS.items()},
-                      "FP32 original": _ap(get(reference_of(before["family"]))),
+                      "FP32 original": _ap(get(reference_of(known["family"]))),
                       "recovery": _recovery(variants.get(recovered, {}))})
     return found
 
 
 def sparse_line(table: pd.DataFrame) -> str | None:
     """The unstructured rows named for what they are, with the speed-ups measured for them."""
-    rows = table[table["method"] == "unstructured-l1"]
+    rows = table[(table["method"] == "unstructured-l1") & table["model"].map(is_default)]
     if rows.empty:
         return None
     speeds = ", ".join(f"{m} {s:.2f}x" if np.isfinite(s) else f"{m} -" for m, s in zip(rows["model"], rows["speedup"]))
