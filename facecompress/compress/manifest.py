@@ -1,6 +1,7 @@
 """`models/manifest.json`: the one list of variants later stages read, with the file facts each entry records.
 
-Names come from `variant_name` and `file_name` only, so the short key (`pruned_30_int8`) and the file
+Names come from `variant_name` and `file_name` (and, for channel-pruned networks, from the same
+PRECISION_SUFFIX and PRECISION_TAG tables in `variants`), so the short key (`pruned_30_int8`) and the file
 (`rfdetr-nano-prune30-int8.onnx`) never drift apart.
 """
 
