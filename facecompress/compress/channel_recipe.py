@@ -7,7 +7,6 @@ Planning a run and naming its variants must not load torch; `channel_pruning`, `
 from __future__ import annotations
 
 import hashlib
-
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path

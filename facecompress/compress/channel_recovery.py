@@ -77,7 +77,8 @@ class ChannelPruner:
         module, kept = cp.prune_channels(self.teacher, self.example, ratio, min_channels)
         path = Path(path)
         checkpoint, curve = path.with_suffix(".recovery.pt"), path.with_suffix(".recovery.csv")
-        identity = {"teacher": sha256_file(self.fp32), "ratio": ratio, "min_channels": min_channels, "reconstruction_images": reconstruction_images, "images": list(images.names)}
+        identity = {"teacher": sha256_file(self.fp32), "ratio": ratio, "min_channels": min_channels,
+                    "reconstruction_images": reconstruction_images, "images": list(images.names)}
         refitted = 0
         if not resumable(checkpoint, recipe, identity):  # a checkpoint holds the refitted weights already
             chosen = [window(images.load(i), RECONSTRUCTION_CROP, (recipe.seed, i, 2))
