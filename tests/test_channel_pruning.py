@@ -117,6 +117,20 @@ def test_exported_file_matches_the_pruned_model_under_the_given_names(toy_file, 
     assert after["sparsity"] == 0.0  # fewer channels, not zeros
 
 
+def test_a_file_that_fails_its_check_never_replaces_the_good_one(teacher, tmp_path):
+    x, path = _inputs(1)[0], tmp_path / "pruned.onnx"
+    pruned, _ = _pruned(teacher)
+    assert cp.export_onnx(pruned, x, path, "input.1", OUTPUT_NAMES, lambda file: file.stat().st_size) > 0
+    good = path.read_bytes()
+
+    def refuse(file):
+        raise ValueError("differs")
+
+    with pytest.raises(ValueError, match="differs"):
+        cp.export_onnx(teacher, x, path, "input.1", OUTPUT_NAMES, refuse)
+    assert path.read_bytes() == good and [p.name for p in tmp_path.iterdir()] == ["pruned.onnx"]
+
+
 def _feature_loss(pair: Pair, arrays) -> float:
     with torch.no_grad():
         return float(np.mean([float(pair.loss(a, 1.0)) for a in arrays]))
@@ -192,6 +206,10 @@ def test_the_family_files_are_made_checked_and_recovered_with_a_curve_and_checkp
     assert (recovery["steps_done"], recovery["capped"], recovery["overlaps_evaluation"]) == (6, False, True)
     assert recovery["reconstructed_layers"] == 9
     assert (tmp_path / recovery["loss_curve"]).is_file() and (tmp_path / recovery["checkpoint"]).is_file()
+    first_file = (tmp_path / "toy-channel50-recovered.onnx").read_bytes()
     again = pruner.recovered(0.5, 8, tmp_path / "toy-channel50-recovered.onnx", array_images(_inputs(4, seed=8)),
                              recipe, reconstruction_images=2)
-    assert again["recovery"]["reconstructed_layers"] == "resumed from the checkpoint"
+    same = ("steps_done", "reconstructed_layers", "checkpoint")
+    assert [again["recovery"][k] for k in same] == [recovery[k] for k in same]
+    assert again["export_max_rel_diff"] == after["export_max_rel_diff"]
+    assert (tmp_path / "toy-channel50-recovered.onnx").read_bytes() == first_file

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import copy
 import os
-from typing import Sequence
+from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -187,11 +188,13 @@ def _is_conv(module: nn.Module) -> bool:
 
 
 def export_onnx(module: nn.Module, example: np.ndarray, path: str | os.PathLike, input_name: str,
-                output_names: Sequence[str]) -> None:
+                output_names: Sequence[str], check: Callable[[Path], float] | None = None) -> float | None:
     """Write `module` as ONNX (opset OPSET, fixed input shape) with the family's names, atomically.
 
     torch's exporter refuses names that are bare numbers (CenterFace's outputs are '537' ...), so the
-    outputs are exported under placeholders and renamed in the graph.
+    outputs are exported under placeholders and renamed in the graph. `check` reads the finished file
+    before it replaces `path`, so a file that fails it (by raising) never takes a good one's place; what it
+    returns is returned.
     """
     import warnings
 
@@ -204,6 +207,8 @@ def export_onnx(module: nn.Module, example: np.ndarray, path: str | os.PathLike,
         torch.onnx.export(module.eval(), (torch.from_numpy(example),), str(tmp), input_names=[input_name],
                           output_names=placeholders, opset_version=OPSET, dynamo=False)
         onnx.save(_renamed(onnx.load(str(tmp)), dict(zip(placeholders, output_names))), str(tmp))
+        checked = check(tmp) if check is not None else None
+    return checked
 
 
 def _show_onnx2torch_the_opset() -> None:

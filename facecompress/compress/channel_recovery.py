@@ -6,7 +6,7 @@
 * `pruned` (method `channel-l1`): the network with a share of its channels removed, nothing else done:
   the point before recovery;
 * `recovered` (method `channel-l1-recovered`): the same pruned network, its convolutions refitted by least
-  squares on a few unlabelled images (`reconstruction`), then distilled from the FP32 network on all the
+  squares on a few unlabelled images (`reconstruction`), then distilled from the FP32 network on the
   recovery images (`distillation`), bounded by the recipe's minutes and resumable from the checkpoint
   beside the file.
 
@@ -47,16 +47,21 @@ class ChannelPruner:
                              f"{self.conversion_error:.2g} (relative), over {cp.CONVERSION_TOLERANCE:g}")
 
     def _export(self, module, path: str | os.PathLike) -> dict:
-        """Write `module` to `path` and hold the file to it on the parity inputs; the facts of both checks."""
-        cp.export_onnx(module, self.example, path, self.input_name, self.output_names)
-        session = make_session(path)
-        error = max(cp.max_difference(cp.outputs_of(module, a), o)
-                    for a, o in zip(self.parity_inputs, run_onnx(session, self.parity_inputs)))
-        if error > EXPORT_TOLERANCE:
-            raise ValueError(f"{path}: the exported file differs from the pruned PyTorch model by {error:.2g}")
+        """Write `module` to `path`, the file held to it on the parity inputs first; the facts of both checks."""
+        error = cp.export_onnx(module, self.example, path, self.input_name, self.output_names,
+                               lambda file: self._difference(module, file, path))
         return {"conversion_max_rel_diff": float(f"{self.conversion_error:.3g}"),
                 "export_max_rel_diff": float(f"{error:.3g}"), "channels_before": cp.conv_channels(self.teacher),
                 "channels_after": cp.conv_channels(module)}
+
+    def _difference(self, module, file: Path, path: str | os.PathLike) -> float:
+        """The exported `file`'s largest relative difference from `module` on the parity inputs; over
+        EXPORT_TOLERANCE it is refused."""
+        outputs = run_onnx(make_session(file), self.parity_inputs)
+        error = max(cp.max_difference(cp.outputs_of(module, a), o) for a, o in zip(self.parity_inputs, outputs))
+        if error > EXPORT_TOLERANCE:
+            raise ValueError(f"{path}: the exported file differs from the pruned PyTorch model by {error:.2g}")
+        return error
 
     def pruned(self, ratio: float, min_channels: int, path: str | os.PathLike) -> dict:
         """Write the pruned network, before any recovery; the facts of its checks and channels."""
@@ -72,25 +77,24 @@ class ChannelPruner:
         The checkpoint and the loss curve are kept beside `path` (`<stem>.recovery.pt`, `<stem>.recovery.csv`).
         """
         from .distillation import Pair, distill, resumable, window
-        from .reconstruction import reconstruct
+        from .reconstruction import reconstruct, refittable
 
         module, kept = cp.prune_channels(self.teacher, self.example, ratio, min_channels)
         path = Path(path)
         checkpoint, curve = path.with_suffix(".recovery.pt"), path.with_suffix(".recovery.csv")
         identity = {"teacher": sha256_file(self.fp32), "ratio": ratio, "min_channels": min_channels,
                     "reconstruction_images": reconstruction_images, "images": list(images.names)}
-        refitted = 0
         if not resumable(checkpoint, recipe, identity):  # a checkpoint holds the refitted weights already
             chosen = [window(images.load(i), RECONSTRUCTION_CROP, (recipe.seed, i, 2))
                       for i in _spread(len(images), reconstruction_images, recipe.seed)]
-            refitted = reconstruct(self.teacher, module, kept, chosen, recipe.seed)
+            reconstruct(self.teacher, module, kept, chosen, recipe.seed)
         pair = Pair(self.teacher, module, kept, cp.probability_outputs(self.teacher))
         try:
             outcome = distill(pair, images.load, len(images), recipe, checkpoint, curve, identity)
         finally:
             pair.close()
         recovery = {**outcome.facts(), **images.record(), "loss_curve": curve.name, "checkpoint": checkpoint.name,
-                    "reconstructed_layers": refitted if refitted else "resumed from the checkpoint"}
+                    "reconstructed_layers": len(refittable(module, kept))}
         return {**self._export(module, path), "recovery": recovery}
 
 

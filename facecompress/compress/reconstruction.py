@@ -98,6 +98,11 @@ def _solve(conv: nn.Conv2d, patches: torch.Tensor, targets: torch.Tensor) -> Non
             conv.bias.copy_(bias.float())
 
 
+def refittable(student: nn.Module, kept: dict[str, list[int]]) -> list[str]:
+    """The student's convolutions `reconstruct` refits: 2-D, with a bias, and pruned from a teacher layer."""
+    return [n for n, m in student.named_modules() if type(m) is nn.Conv2d and m.bias is not None and n in kept]
+
+
 def reconstruct(teacher: nn.Module, student: nn.Module, kept: dict[str, list[int]], arrays: Sequence[np.ndarray],
                 seed: int = 0) -> int:
     """Refit, in place and in forward order, each of the student's 2-D convolutions to the teacher's kept outputs.
@@ -109,7 +114,7 @@ def reconstruct(teacher: nn.Module, student: nn.Module, kept: dict[str, list[int
     graphs does). Returns how many were refitted.
     """
     rng = np.random.default_rng(seed)
-    names = [n for n, m in student.named_modules() if type(m) is nn.Conv2d and m.bias is not None and n in kept]
+    names = refittable(student, kept)
     batch = torch.from_numpy(np.concatenate(list(arrays)))
     targets = _targets(teacher, names, kept, batch, rng)
     with tqdm(total=len(names), desc="reconstruction", unit="layer") as progress:
